@@ -5,7 +5,21 @@ Layers take plain keyword arguments and also build from these with ``from_config
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import math
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
+
+from modnet.errors import ConfigError, mismatch
 
 __all__ = ["FrozenConfig"]
 
@@ -14,3 +28,211 @@ class FrozenConfig(BaseModel):
     """Base of every modnet config: immutable, unknown keys rejected."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------
+# Routing strategies (modnet.routing): Soft, Hard, TopK
+# --------------------------------------------------------------------------------------
+
+__all__ += ["HardConfig", "RoutingConfig", "SoftConfig", "TopKConfig", "config_error"]
+
+
+def config_error(where: str, exc: ValidationError) -> ConfigError:
+    """Turn a pydantic ``ValidationError`` into one ``ConfigError`` worded by ``mismatch``.
+
+    ``where`` names the class the user called (``"Soft"``, ``"TopKConfig"``), so the message
+    reads ``"Soft: temperature must be greater than 0, got 0.0"``.
+    """
+    parts: list[str] = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{where}: unknown argument {loc!r} (got {err.get('input')!r})")
+        elif err["type"] == "missing":
+            parts.append(f"{where}: missing required argument {loc!r}")
+        elif not loc:
+            # A model validator's own message, which already names its arguments.
+            parts.append(f"{where}: {msg.removeprefix('Value error, ')}")
+        else:
+            expected = msg.removeprefix("Value error, ").removeprefix("Input should ")
+            if expected == msg:
+                expected = f"be valid ({msg})"
+            parts.append(mismatch(where, loc, expected, repr(err.get("input"))))
+    return ConfigError("; ".join(parts))
+
+
+_ERROR_WHERE: ContextVar[str | None] = ContextVar("_ERROR_WHERE", default=None)
+
+
+class _RoutingConfig(FrozenConfig):
+    """Shared behaviour: a bad setting raises ``ConfigError`` naming the argument."""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error(_ERROR_WHERE.get() or type(self).__name__, exc) from None
+
+    @classmethod
+    def validated(cls, where: str, **data: Any) -> Self:
+        """Build the config, wording any error as raised by ``where`` (e.g. ``"Soft"``)."""
+        # pydantic calls a custom __init__ from inside validation, so the caller's name
+        # travels in a context variable rather than as an argument.
+        token = _ERROR_WHERE.set(where)
+        try:
+            return cls(**data)
+        finally:
+            _ERROR_WHERE.reset(token)
+
+    @field_validator("temperature", check_fields=False)
+    @classmethod
+    def _positive_finite(cls, value: float) -> float:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError("be a finite number > 0")
+        return value
+
+
+_Temperature = Annotated[float, Field(strict=False, description="Softmax temperature, > 0.")]
+_NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class SoftConfig(_RoutingConfig):
+    """``Soft``: weights = softmax(logits / temperature)."""
+
+    kind: Literal["soft"] = "soft"
+    temperature: _Temperature = 1.0
+
+
+class HardConfig(_RoutingConfig):
+    """``Hard``: exactly one-hot forward, gradient of softmax(logits / temperature)."""
+
+    kind: Literal["hard"] = "hard"
+    #: ``"straight_through"``: argmax of the logits; ``"gumbel"``: argmax of logits + Gumbel
+    #: noise in training mode (a sample from softmax(logits)), plain argmax in evaluation.
+    estimator: Literal["straight_through", "gumbel"] = "straight_through"
+    temperature: _Temperature = 1.0
+
+
+class TopKConfig(_RoutingConfig):
+    """``TopK``: the k largest logits are selected, every other weight is zero."""
+
+    kind: Literal["topk"] = "topk"
+    k: Annotated[int, Field(strict=True, ge=1, description="Number of selected choices.")]
+    #: True: softmax over the selected logits (sums to 1). False: the full softmax's
+    #: probabilities of the selected choices (Switch Transformer; sums to <= 1).
+    renormalize: Annotated[bool, Field(strict=True)] = True
+    #: Std of the Gaussian noise added to the logits before selection, in training only.
+    noise_std: _NonNegative = 0.0
+    #: Coefficient of the Switch-style load-balancing loss (0 disables it).
+    balance_coef: _NonNegative = 0.0
+    temperature: _Temperature = 1.0
+
+    @model_validator(mode="after")
+    def _router_gets_gradient(self) -> TopKConfig:
+        if self.k == 1 and self.renormalize:
+            raise ValueError(
+                "k=1 with renormalize=True gives the selected choice a weight of exactly 1, "
+                "so the router gets no gradient; use renormalize=False (Switch-style, the "
+                "selected weight is its softmax probability) or k >= 2"
+            )
+        return self
+
+
+#: Any routing config; pydantic picks the class from its ``kind`` field.
+RoutingConfig = Annotated[SoftConfig | HardConfig | TopKConfig, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------
+# Networks (modnet.networks): SoftRoutedMLP and the paper's baselines
+# --------------------------------------------------------------------------------------
+
+__all__ += [
+    "MixtureOfExpertsConfig",
+    "MultiHeadMLPConfig",
+    "SoftRoutedMLPConfig",
+    "TaskMLPConfig",
+]
+
+_Width = Annotated[int, Field(strict=True, ge=1)]
+
+
+class _NetworkConfig(FrozenConfig):
+    """The ``(in_features, out_features, num_tasks)`` every multi-task network takes."""
+
+    #: State width, without the task one-hot.
+    in_features: _Width
+    #: Output width (2|A| for a SAC actor, 1 for a critic).
+    out_features: _Width
+    #: Number of tasks T.
+    num_tasks: _Width
+
+
+class SoftRoutedMLPConfig(_NetworkConfig):
+    """``SoftRoutedMLP``; the defaults are the paper's Shallow network."""
+
+    #: Module layers L (>= 2); the paper's Shallow uses 2, Deep 4.
+    num_layers: Annotated[int, Field(strict=True, ge=2)] = 2
+    #: Modules per layer n; Shallow 2, Deep 4.
+    num_modules: _Width = 2
+    #: Width d of every module; Shallow 256, Deep 128.
+    module_features: _Width = 256
+    #: Routing strategy: a name, or a routing config (e.g. ``TopKConfig(k=2)``).
+    routing: Literal["soft", "hard"] | RoutingConfig = "soft"
+    #: ``"official"`` (the authors' published network) or ``"paper"`` (the printed equations).
+    variant: Literal["official", "paper"] = "official"
+    #: Width of the state encoder and task embedding.
+    hidden_features: _Width = 400
+    #: Width of the routing trunk (official variant).
+    routing_features: _Width = 256
+
+
+class TaskMLPConfig(_NetworkConfig):
+    """``TaskMLP`` (MT-SAC): an MLP on ``cat(x, one-hot)``."""
+
+    hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
+
+
+class MultiHeadMLPConfig(_NetworkConfig):
+    """``MultiHeadMLP`` (MT-MH-SAC): a shared trunk and one head per task."""
+
+    trunk_sizes: tuple[_Width, ...] = (400, 400)
+    head_sizes: tuple[_Width, ...] = (400,)
+
+
+class MixtureOfExpertsConfig(_NetworkConfig):
+    """``MixtureOfExperts``: expert MLPs on ``cat(x, one-hot)``, mixed by a task-conditioned gate."""
+
+    num_experts: _Width = 4
+    hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
+
+
+# --------------------------------------------------------------------------------------
+# Module banks and routed layers (modnet.modules): ModuleBank, RoutedLinear
+# --------------------------------------------------------------------------------------
+
+__all__ += ["ModuleBankConfig", "RoutedLinearConfig"]
+
+
+class ModuleBankConfig(FrozenConfig):
+    """``ModuleBank``: n independent linear modules held as one stacked parameter."""
+
+    #: Input width of every module.
+    in_features: _Width
+    #: Output width of every module.
+    out_features: _Width
+    #: Number of modules n.
+    num_modules: _Width
+    #: Whether every module has a bias.
+    bias: Annotated[bool, Field(strict=True)] = True
+
+
+class RoutedLinearConfig(ModuleBankConfig):
+    """``RoutedLinear``: a routed mixture of a ``ModuleBank``'s modules."""
+
+    #: Routing strategy: a name, or a routing config (``TopKConfig(k=2)`` for top-k).
+    routing: Literal["soft", "hard"] | RoutingConfig = "soft"
+    #: Width of the router's input; ``None``: the router reads the layer's input.
+    context_features: _Width | None = None
+    #: ``"auto"``, ``"dense"`` (compute every module) or ``"sparse"`` (top-k only).
+    dispatch: Literal["auto", "dense", "sparse"] = "auto"

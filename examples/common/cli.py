@@ -1,0 +1,65 @@
+"""An argparse command line generated from a pydantic settings model.
+
+Every field becomes ``--field-name``; its one-line description is the help text, a
+``Literal`` field lists its allowed values, a ``bool`` gets ``--x/--no-x``, a tuple
+takes several values. Validation is left to the model (``validate_settings``), so
+Python callers and the command line get the same errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+__all__ = ["add_model_arguments", "namespace_to_values"]
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    """Add one option per field of ``model``; the parsed value is None unless given."""
+    for name, field in model.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        annotation = _unwrap_optional(field.annotation)
+        default = field.default
+        # A None default is explained by the description itself (e.g. "the preset's").
+        help_text = (
+            field.description if default is None else f"{field.description} (default: {default})"
+        )
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
+        if get_origin(annotation) is Literal:
+            kwargs["choices"] = list(get_args(annotation))
+        elif annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif get_origin(annotation) is tuple:
+            kwargs["nargs"] = "+"
+            kwargs["metavar"] = name.upper().rstrip("S")
+        elif annotation in (int, float, str):
+            kwargs["type"] = annotation
+            kwargs["metavar"] = annotation.__name__.upper()
+        elif annotation is Path:
+            kwargs["type"] = Path
+            kwargs["metavar"] = "DIR"
+        else:  # pragma: no cover - a new field type must be taught here
+            raise TypeError(f"add_model_arguments: no CLI mapping for {name}: {annotation}")
+        parser.add_argument(flag, **kwargs)
+
+
+def namespace_to_values(namespace: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:
+    """The options the user gave, as a dict for ``model(**values)`` (unset ones left out)."""
+    values = {}
+    for name in model.model_fields:
+        value = getattr(namespace, name, None)
+        if value is not None:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return values

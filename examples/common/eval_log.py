@@ -1,0 +1,144 @@
+"""The evaluation record of a run: an append-only CSV and the SB3 callback that fills it.
+
+``eval.csv`` has one row per evaluation: ``env_steps``, ``mean_success``,
+``mean_return``, then ``success/<task>`` and ``return/<task>`` for every task, and
+``wall_time_s``. Rows are appended and fsync'ed one by one. On resume, rows newer
+than the checkpoint (written by the part of the run that the resume replays) are
+dropped once, so every step appears once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from examples.common.atomic import atomic_write_text
+
+__all__ = ["EvalCSV", "EvalRecorder", "EvalRow", "read_eval_csv"]
+
+
+class EvalRow(NamedTuple):
+    """One evaluation: success rate in [0, 1] and mean return, per task and over tasks."""
+
+    env_steps: int
+    success: dict[str, float]
+    returns: dict[str, float]
+
+    @property
+    def mean_success(self) -> float:
+        return sum(self.success.values()) / len(self.success)
+
+    @property
+    def mean_return(self) -> float:
+        return sum(self.returns.values()) / len(self.returns)
+
+
+class EvalCSV:
+    """``eval.csv`` of one run, for the given task names (their order is the column order)."""
+
+    def __init__(self, path: Path, task_names: Sequence[str]) -> None:
+        self.path = path
+        self.task_names = list(task_names)
+        self.columns = (
+            ["env_steps", "mean_success", "mean_return"]
+            + [f"success/{name}" for name in self.task_names]
+            + [f"return/{name}" for name in self.task_names]
+            + ["wall_time_s"]
+        )
+
+    def steps(self) -> list[int]:
+        if not self.path.exists():
+            return []
+        return [int(row["env_steps"]) for row in read_eval_csv(self.path)]
+
+    def append(self, row: EvalRow) -> None:
+        if set(row.success) != set(self.task_names):
+            raise ValueError(
+                f"EvalCSV.append: tasks must be {self.task_names}, got {sorted(row.success)}"
+            )
+        new_file = not self.path.exists()
+        values = (
+            [row.env_steps, f"{row.mean_success:.6g}", f"{row.mean_return:.6g}"]
+            + [f"{row.success[name]:.6g}" for name in self.task_names]
+            + [f"{row.returns[name]:.6g}" for name in self.task_names]
+            + [f"{time.time():.3f}"]
+        )
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow(self.columns)
+            writer.writerow(values)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def drop_after(self, env_steps: int) -> int:
+        """Remove rows newer than ``env_steps`` (atomic rewrite); returns how many went."""
+        if not self.path.exists():
+            return 0
+        rows = read_eval_csv(self.path)
+        kept = [row for row in rows if int(row["env_steps"]) <= env_steps]
+        if len(kept) == len(rows):
+            return 0
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path, buffer.getvalue())
+        return len(rows) - len(kept)
+
+
+def read_eval_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class EvalRecorder(BaseCallback):
+    """Evaluate every ``every`` env steps; append the row to ``eval.csv`` and SB3's logger.
+
+    ``evaluate(model) -> EvalRow`` (with ``env_steps`` left at 0) does the episodes;
+    this callback only decides when, and where the numbers go. Logged keys:
+    ``eval/success_rate``, ``eval/mean_return``, ``eval/success/<task>``.
+    """
+
+    def __init__(
+        self,
+        evaluate: Callable[[BaseAlgorithm], EvalRow],
+        table: EvalCSV,
+        *,
+        every: int,
+    ) -> None:
+        super().__init__()
+        self.evaluate = evaluate
+        self.table = table
+        self.every = every
+        self._next = every
+
+    def _on_training_start(self) -> None:
+        done = max(self.table.steps(), default=0)
+        self._next = (max(done, self.num_timesteps) // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self.record(self.model)
+            self._next = (self.num_timesteps // self.every + 1) * self.every
+        return True
+
+    def record(self, model: BaseAlgorithm) -> EvalRow:
+        """Evaluate ``model`` now and write the row (also used for the final evaluation)."""
+        row = self.evaluate(model)._replace(env_steps=int(model.num_timesteps))
+        self.table.append(row)
+        model.logger.record("eval/success_rate", row.mean_success)
+        model.logger.record("eval/mean_return", row.mean_return)
+        for name, value in row.success.items():
+            model.logger.record(f"eval/success/{name}", value)
+        model.logger.record("time/total_timesteps", row.env_steps, exclude="tensorboard")
+        model.logger.dump(row.env_steps)
+        return row

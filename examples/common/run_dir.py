@@ -1,0 +1,103 @@
+"""The folder of one run: where each artefact lives, the settings record, package versions.
+
+Layout::
+
+    RUN_DIR/
+      settings.json        resolved settings, schedule, method details, package versions
+      eval.csv             mean and per-task success and return vs env steps (append-only)
+      tb/                  TensorBoard events and SB3's progress_<session>.csv
+      checkpoints/         latest.json -> model_<steps>.zip (+ replay_buffer.pkl)
+      final_model.zip      the trained model (SB3 zip, optimisers included)
+      plots/               success.png, routing_heatmaps.png, routing_embedding.png
+      table.md             final success beside the paper's Table 1
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from examples.common.atomic import atomic_write_text
+
+__all__ = ["KEY_PACKAGES", "RunDir", "package_versions"]
+
+KEY_PACKAGES = (
+    "modnet",
+    "torch",
+    "stable-baselines3",
+    "metaworld",
+    "mujoco",
+    "gymnasium",
+    "numpy",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on (and Python's)."""
+    versions = {"python": platform.python_version()}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run's artefacts under ``root``."""
+
+    root: Path
+
+    @property
+    def settings_json(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def eval_csv(self) -> Path:
+        return self.root / "eval.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def final_model(self) -> Path:
+        return self.root / "final_model.zip"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def table(self) -> Path:
+        return self.root / "table.md"
+
+    def create(self) -> None:
+        for folder in (self.root, self.tensorboard, self.checkpoints, self.plots):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Write settings.json (atomically), stamped with the time and package versions."""
+        stamped = {
+            **record,
+            "versions": package_versions(),
+            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_text(self.settings_json, json.dumps(stamped, indent=2, default=str) + "\n")
+
+    def read_record(self) -> dict[str, Any]:
+        return json.loads(self.settings_json.read_text())
+
+    def next_session(self) -> int:
+        """1 for a fresh run, 2 for its first resume...: names SB3's per-session CSV log."""
+        return len(list(self.tensorboard.glob("progress_*.csv"))) + 1

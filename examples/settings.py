@@ -1,0 +1,236 @@
+"""The settings of one training run, and the two presets that fill in its schedule.
+
+``TrainSettings`` is what a user chooses (on the command line or in Python). Every
+schedule field left at ``None`` is filled by the preset; ``resolve_schedule`` turns
+the pair into a ``Schedule`` of concrete numbers, which is what the run uses and what
+``settings.json`` records.
+
+The ``paper`` preset is the authors' schedule (Yang et al. 2020, Appendix, and the
+authors' published MT10/MT50 configuration), expressed in SB3's units, where one
+``VecEnv`` step is one env step of every task (T env steps):
+
+* an *epoch* is 200 env steps per task followed by 200 gradient steps, so one
+  gradient step per VecEnv step (``train_freq=1``, ``gradient_steps=1``);
+* 20 epochs of warm-up collection before the first update;
+* evaluation every epoch, 3 deterministic episodes per task;
+* 7,500 epochs on MT10 (15M env steps) and 5,000 on MT50 (50M env steps);
+* 128 transitions per task in every batch;
+* replay of 1e6 (MT10) / 1e7 (MT50) transitions, split equally per task;
+* Adam 3e-4, tau 0.005, gamma 0.99, gradient norms clipped at 1.0;
+* 150-step episodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import Field, ValidationError, model_validator
+
+from modnet.config import FrozenConfig
+from modnet.errors import ConfigError
+
+__all__ = [
+    "BENCHMARK_SIZES",
+    "METHODS",
+    "Method",
+    "Schedule",
+    "TrainSettings",
+    "resolve_schedule",
+    "validate_settings",
+]
+
+Method = Literal[
+    "soft-shallow",
+    "soft-deep",
+    "mt-sac",
+    "mt-mh-sac",
+    "moe",
+    "hard-routing",
+    "mlp-matched",
+    "topk",
+    "soft-no-balance",
+]
+METHODS: tuple[str, ...] = get_args(Method)
+
+BENCHMARK_SIZES = {"MT10": 10, "MT50": 50}
+
+# The authors' schedule, in units of env steps *per task*; see the module docstring.
+STEPS_PER_EPOCH = 200
+PAPER_EPOCHS = {"MT10": 7_500, "MT50": 5_000}
+PAPER_REPLAY = {"MT10": 1_000_000, "MT50": 10_000_000}
+
+
+class TrainSettings(FrozenConfig):
+    """What one training run is: benchmark, mode, method, seed, preset and overrides."""
+
+    benchmark: Literal["MT10", "MT50"] = Field(
+        "MT10", description="Meta-World benchmark: MT10 (10 tasks) or MT50 (50 tasks)."
+    )
+    mode: Literal["fixed", "conditioned"] = Field(
+        "fixed",
+        description="fixed: one goal per task (paper's Fixed); conditioned: new goal every reset.",
+    )
+    method: Method = Field("soft-shallow", description="Network and loss weighting to train.")
+    seed: int = Field(
+        0, ge=0, description="Seed of the envs, the networks and the replay sampling."
+    )
+    preset: Literal["paper", "smoke"] = Field(
+        "smoke",
+        description="Schedule: paper = the authors' (15M/50M env steps); smoke = minutes on a CPU.",
+    )
+    tasks: tuple[str, ...] | None = Field(
+        None, description="Train on these tasks of the benchmark only (default: all of them)."
+    )
+    total_steps: int | None = Field(
+        None,
+        gt=0,
+        description="Env steps to train for, all tasks together (default: the preset's).",
+    )
+    warmup_steps: int | None = Field(
+        None,
+        ge=0,
+        description="Env steps collected before the first update (default: the preset's).",
+    )
+    eval_freq: int | None = Field(
+        None,
+        gt=0,
+        description="Evaluate every this many env steps, all tasks together (default: the preset's).",
+    )
+    eval_episodes: int | None = Field(
+        None,
+        gt=0,
+        description="Deterministic evaluation episodes per task (default: the preset's).",
+    )
+    batch_per_task: int | None = Field(
+        None, gt=0, description="Transitions of each task in every batch (default: the preset's)."
+    )
+    checkpoint_freq: int | None = Field(
+        None,
+        gt=0,
+        description="Write a checkpoint every this many env steps (default: the preset's).",
+    )
+    replay_size: int | None = Field(
+        None,
+        gt=0,
+        description="Replay capacity, all tasks together, split per task (default: the preset's).",
+    )
+    save_replay_buffer: bool = Field(
+        True, description="Put the replay buffer in checkpoints, so a resume loses nothing."
+    )
+    reward_function_version: Literal["v1", "v2"] | None = Field(
+        None, description="Meta-World reward version (default: Meta-World's); not comparable."
+    )
+    threads: int = Field(
+        1, ge=1, description="Torch CPU threads; 1 avoids thread oversubscription on a busy CPU."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Torch device for the networks."
+    )
+    run_dir: Path | None = Field(
+        None, description="Folder of this run (default: runs/<benchmark>-<mode>-<method>-s<seed>)."
+    )
+    progress_bar: bool = Field(True, description="Show progress bars for training and evaluation.")
+
+    @model_validator(mode="after")
+    def _check_tasks(self) -> TrainSettings:
+        if self.tasks is not None:
+            if len(self.tasks) == 0:
+                raise ValueError("tasks must name at least one task")
+            if len(set(self.tasks)) != len(self.tasks):
+                raise ValueError(f"tasks must not repeat a task, got {list(self.tasks)}")
+        return self
+
+    @property
+    def num_tasks(self) -> int:
+        """T: the number of tasks this run trains on."""
+        return len(self.tasks) if self.tasks is not None else BENCHMARK_SIZES[self.benchmark]
+
+    def default_run_dir(self) -> Path:
+        return Path("runs") / f"{self.benchmark}-{self.mode}-{self.method}-s{self.seed}"
+
+
+class Schedule(FrozenConfig):
+    """The concrete numbers a run uses, after the preset and the overrides are applied."""
+
+    total_steps: int = Field(description="Env steps to train for, all tasks together.")
+    warmup_steps: int = Field(description="Env steps of collection before the first update.")
+    eval_freq: int = Field(description="Env steps between evaluations.")
+    eval_episodes: int = Field(description="Deterministic evaluation episodes per task.")
+    batch_per_task: int = Field(description="Transitions of each task in every batch.")
+    batch_size: int = Field(description="batch_per_task * T.")
+    checkpoint_freq: int = Field(description="Env steps between checkpoints.")
+    replay_size: int = Field(description="Replay capacity, all tasks together.")
+    episode_length: int = Field(description="Steps per episode (the paper: 150).")
+    learning_rate: float = Field(description="Adam step size of actor, critics and temperatures.")
+    tau: float = Field(description="Soft target update coefficient.")
+    gamma: float = Field(description="Discount.")
+    max_grad_norm: float = Field(description="Gradient-norm clip.")
+    train_freq: int = Field(description="VecEnv steps (each T env steps) between updates.")
+    gradient_steps: int = Field(description="Gradient steps per update.")
+
+
+def resolve_schedule(settings: TrainSettings) -> Schedule:
+    """Fill the preset's numbers in, then apply the user's overrides."""
+    t = settings.num_tasks
+    if settings.preset == "paper":
+        preset = {
+            "total_steps": PAPER_EPOCHS[settings.benchmark] * STEPS_PER_EPOCH * t,
+            "warmup_steps": 20 * STEPS_PER_EPOCH * t,
+            "eval_freq": STEPS_PER_EPOCH * t,
+            "eval_episodes": 3,
+            "batch_per_task": 128,
+            # Every 100 epochs: a checkpoint with a 1e6 replay buffer is ~0.5 GB.
+            "checkpoint_freq": 100 * STEPS_PER_EPOCH * t,
+            "replay_size": PAPER_REPLAY[settings.benchmark],
+        }
+    else:
+        # Four 150-step episodes per task: one of warm-up, three of training with
+        # updates; two evaluations of one episode per task. Minutes on 2 CPU cores.
+        preset = {
+            "total_steps": 600 * t,
+            "warmup_steps": 150 * t,
+            "eval_freq": 300 * t,
+            "eval_episodes": 1,
+            "batch_per_task": 32,
+            "checkpoint_freq": 300 * t,
+            "replay_size": 100_000,
+        }
+    for name in preset:
+        value = getattr(settings, name)
+        if value is not None:
+            preset[name] = value
+    return Schedule(
+        **preset,
+        batch_size=preset["batch_per_task"] * t,
+        episode_length=150,
+        learning_rate=3e-4,
+        tau=0.005,
+        gamma=0.99,
+        max_grad_norm=1.0,
+        train_freq=1,
+        gradient_steps=1,
+    )
+
+
+def validate_settings(values: dict) -> TrainSettings:
+    """Build ``TrainSettings`` from a dict, turning pydantic's errors into one ``ConfigError``.
+
+    The message names each bad field, what it allows and what it got, e.g.
+    ``TrainSettings: method must be one of 'soft-shallow', ..., got 'soft'``.
+    """
+    try:
+        return TrainSettings(**values)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"]) or "settings"
+            if item["type"] == "literal_error":
+                expected = f"be one of {item['ctx']['expected']}"
+            elif item["type"] == "extra_forbidden":
+                allowed = ", ".join(TrainSettings.model_fields)
+                expected = f"be a known setting ({allowed})"
+            else:
+                expected = f"satisfy: {item['msg'].removeprefix('Value error, ')}"
+            lines.append(f"TrainSettings: {field} must {expected}, got {item.get('input')!r}")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,142 @@
+"""``MetaWorldEvalCallback``: evaluate on MT10/MT50 every ``eval_freq`` calls during SB3 training."""
+
+from __future__ import annotations
+
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from modnet.errors import ConfigError, mismatch
+
+from .benchmarks import (
+    PAPER_HORIZON,
+    Benchmark,
+    Mode,
+    check_benchmark,
+    check_episode_length,
+    check_mode,
+    check_seed,
+    resolve_tasks,
+)
+from .envs import make_env
+from .evaluation import PROTOCOLS, EvaluationResult, evaluate
+
+__all__ = ["MetaWorldEvalCallback"]
+
+
+class MetaWorldEvalCallback(BaseCallback):
+    """Run ``evaluate`` every ``eval_freq`` callback calls and log through SB3's logger.
+
+    Logged keys: ``eval/success_rate`` (mean over tasks), ``eval/return`` (mean
+    episode return over tasks), and ``eval/success/<task>`` and ``eval/return/<task>``
+    for every task. As in SB3's ``EvalCallback``, one call is one step of the
+    training VecEnv, i.e. ``num_envs`` env steps (one per task with ``make_env``).
+
+    Args:
+        benchmark, mode: as in ``make_env``; use the training env's.
+        eval_freq: evaluate every this many calls (> 0).
+        episodes_per_task, protocol, episode_length, progress_bar: as in ``evaluate``.
+        seed: benchmark seed; use the training env's so fixed mode evaluates the goals
+            it trains on.
+        tasks, reward_function_version: settings of the eval env built here.
+        eval_env: a VecEnv built by ``make_env`` to evaluate on; None builds one at
+            the start of training (closed at its end).
+
+    After each evaluation ``last_result`` holds the ``EvaluationResult`` and
+    ``evaluations`` the list of ``(num_timesteps, result)``.
+    """
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        mode: Mode,
+        eval_freq: int,
+        *,
+        episodes_per_task: int = 3,
+        seed: int = 0,
+        protocol: str = "paper",
+        episode_length: int | None = None,
+        tasks: list[str] | None = None,
+        reward_function_version: str | None = None,
+        eval_env: VecEnv | None = None,
+        progress_bar: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose=verbose)
+        where = "MetaWorldEvalCallback"
+        self.benchmark = check_benchmark(benchmark, where)
+        self.mode = check_mode(mode, where)
+        if isinstance(eval_freq, bool) or not isinstance(eval_freq, int) or eval_freq <= 0:
+            raise ConfigError(
+                mismatch(where, "eval_freq", "be a positive int (callback calls)", repr(eval_freq))
+            )
+        if protocol not in PROTOCOLS:
+            raise ConfigError(
+                mismatch(where, "protocol", f"be one of {list(PROTOCOLS)}", repr(protocol))
+            )
+        if episode_length is not None:
+            episode_length = check_episode_length(episode_length, where)
+        seed = check_seed(seed, where)
+        if tasks is not None:
+            tasks = resolve_tasks(self.benchmark, tasks, where)
+        self.eval_freq = eval_freq
+        self.episodes_per_task = episodes_per_task
+        self.seed = seed
+        self.protocol = protocol
+        self.episode_length = episode_length
+        self.tasks = tasks
+        self.reward_function_version = reward_function_version
+        self.eval_env = eval_env
+        self._owns_env = eval_env is None
+        self.progress_bar = progress_bar
+        self.last_result: EvaluationResult | None = None
+        self.evaluations: list[tuple[int, EvaluationResult]] = []
+
+    def _init_callback(self) -> None:
+        if self.eval_env is None:
+            self.eval_env = make_env(
+                self.benchmark,  # type: ignore[arg-type]
+                self.mode,  # type: ignore[arg-type]
+                seed=self.seed,
+                episode_length=self.episode_length or PAPER_HORIZON,
+                tasks=self.tasks,
+                reward_function_version=self.reward_function_version,
+            )
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.eval_freq == 0:
+            self.run_evaluation()
+        return True
+
+    def run_evaluation(self) -> EvaluationResult:
+        """Evaluate now, log the result and return it."""
+        if self.eval_env is None:
+            self._init_callback()
+        result = evaluate(
+            self.model,
+            self.benchmark,  # type: ignore[arg-type]
+            self.mode,  # type: ignore[arg-type]
+            episodes_per_task=self.episodes_per_task,
+            seed=self.seed,
+            protocol=self.protocol,
+            episode_length=self.episode_length,
+            progress_bar=self.progress_bar,
+            env=self.eval_env,
+        )
+        self.last_result = result
+        self.evaluations.append((self.num_timesteps, result))
+        self.logger.record("eval/success_rate", result.mean_success)
+        self.logger.record("eval/return", result.mean_episode_return)
+        for name, rate in result.success_rate.items():
+            self.logger.record(f"eval/success/{name}", rate)
+            self.logger.record(f"eval/return/{name}", result.mean_return[name])
+        if self.verbose >= 1:
+            print(
+                f"Eval at {self.num_timesteps} steps: success {result.mean_success:.3f}, return {result.mean_episode_return:.1f}"
+            )
+        self.logger.dump(self.num_timesteps)
+        return result
+
+    def _on_training_end(self) -> None:
+        if self._owns_env and self.eval_env is not None:
+            self.eval_env.close()
+            self.eval_env = None

@@ -1,0 +1,213 @@
+"""The wrappers that turn one Meta-World env into one column of a multi-task VecEnv.
+
+A column is, from the inside out::
+
+    SawyerXYZEnv -> GoalWrapper -> EpisodeWrapper -> TaskOneHot -> Monitor
+
+- ``GoalWrapper`` decides the goal of each episode: one frozen goal (fixed), a fresh
+  random goal every reset (conditioned), or a queue of given goals (evaluation).
+- ``EpisodeWrapper`` owns the horizon, the "any step succeeded" flag and the
+  optional termination on success.
+- ``TaskOneHot`` appends the task one-hot last and declares honest bounds.
+
+Every knob is a method, so ``VecEnv.env_method`` reaches it in sub-processes too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+
+from modnet.errors import ConfigError, mismatch
+
+from .benchmarks import check_episode_length, column_seed
+
+if TYPE_CHECKING:
+    from metaworld.types import Task
+
+__all__ = ["EpisodeWrapper", "GoalWrapper", "TaskOneHot"]
+
+
+class GoalWrapper(gym.Wrapper):
+    """Sets the goal (object and target positions) of every episode.
+
+    Args:
+        env: a bare Meta-World env (``SawyerXYZEnv``), task not yet set.
+        task_name: its Meta-World name, e.g. ``"reach-v3"``.
+        task_index: its position in the benchmark (one-hot index).
+        benchmark: ``"MT10"`` or ``"MT50"``.
+        mode: ``"fixed"`` keeps ``task``'s goal on every reset; ``"conditioned"``
+            draws new positions from the env's own seeded generator on every reset.
+        task: the Meta-World ``Task`` to set; its goal is used in fixed mode.
+        seed: the env's seed (it drives conditioned goals).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        *,
+        task_name: str,
+        task_index: int,
+        benchmark: str,
+        mode: str,
+        task: Task,
+        seed: int,
+    ) -> None:
+        super().__init__(env)
+        self.mw_task_name = task_name
+        self.mw_task_index = task_index
+        self.mw_benchmark = benchmark
+        self.mw_mode = mode
+        self._task = task
+        self._queue: list[Task] = []
+        self._queued_last = False
+        self._apply_mode()
+        self.reseed(seed)
+
+    def _apply_mode(self) -> None:
+        base: Any = self.env.unwrapped
+        # set_task freezes the random vector: every reset returns to this goal.
+        base.set_task(self._task)
+        if self.mw_mode == "conditioned":
+            # Paper's Conditioned (V1 random_init): fresh positions on every reset.
+            # `_freeze_rand_vec` is private; `seeded_rand_vec` makes the draws come from
+            # the env's seeded np_random instead of numpy's global generator.
+            base._freeze_rand_vec = False
+            base.seeded_rand_vec = True
+
+    def reseed(self, seed: int) -> None:
+        """Reseed the env's generator (conditioned goals, action/obs spaces)."""
+        self.env.unwrapped.seed(int(seed))  # type: ignore[attr-defined]
+
+    def reseed_stream(self, seed: int, stream: int) -> None:
+        """Reseed from ``column_seed(seed, task_index, stream)``."""
+        self.reseed(column_seed(seed, self.mw_task_index, stream))
+
+    def queue_goals(self, tasks: Sequence[Task]) -> None:
+        """Play the given goals, one per episode, from the next reset on.
+
+        When the queue runs out the column returns to its mode.
+        """
+        for task in tasks:
+            if task.env_name != self.mw_task_name:
+                raise ConfigError(
+                    mismatch(
+                        "GoalWrapper.queue_goals",
+                        "tasks",
+                        f"be goals of {self.mw_task_name}",
+                        task.env_name,
+                    )
+                )
+        self._queue = list(tasks)
+
+    def clear_goals(self) -> None:
+        """Drop queued goals; the next reset follows the column's mode again."""
+        self._queue = []
+
+    @property
+    def goal_position(self) -> np.ndarray:
+        """The current target position ``[3]``."""
+        return np.array(self.env.unwrapped._target_pos, dtype=np.float64)  # type: ignore[attr-defined]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        if seed is not None:
+            # Meta-World ignores reset(seed=...); honour it so VecEnv.seed(...) works.
+            self.reseed(seed)
+        if self._queue:
+            self.env.unwrapped.set_task(self._queue.pop(0))  # type: ignore[attr-defined]
+            self._queued_last = True
+        elif self._queued_last:
+            self._apply_mode()
+            self._queued_last = False
+        return self.env.reset(options=options)
+
+
+class EpisodeWrapper(gym.Wrapper):
+    """Horizon, success flag and optional termination on success.
+
+    ``info["is_success"]`` is set on the last step of every episode: True when any
+    step of the episode succeeded (the paper's criterion, and what Meta-World's
+    evaluation measures with termination on success). Episodes end with
+    ``truncated=True`` after exactly ``episode_length`` steps.
+    """
+
+    def __init__(self, env: gym.Env, *, episode_length: int, terminate_on_success: bool) -> None:
+        super().__init__(env)
+        self._episode_length = 0
+        self._terminate_on_success = False
+        self.configure_episode(
+            episode_length=episode_length, terminate_on_success=terminate_on_success
+        )
+        self._steps = 0
+        self._succeeded = False
+
+    @property
+    def episode_length(self) -> int:
+        return self._episode_length
+
+    @property
+    def terminate_on_success(self) -> bool:
+        return self._terminate_on_success
+
+    def configure_episode(
+        self, *, episode_length: int | None = None, terminate_on_success: bool | None = None
+    ) -> tuple[int, bool]:
+        """Change the horizon and/or success termination; returns the previous pair.
+
+        Takes effect at the next reset (reset right after calling it).
+        """
+        previous = (self._episode_length, self._terminate_on_success)
+        if episode_length is not None:
+            self._episode_length = check_episode_length(episode_length, "EpisodeWrapper")
+            # The bare env raises once its own max_path_length is passed, and flags
+            # truncation when it is reached: keep both horizons the same.
+            self.env.unwrapped.max_path_length = self._episode_length  # type: ignore[attr-defined]
+        if terminate_on_success is not None:
+            self._terminate_on_success = bool(terminate_on_success)
+        return previous
+
+    def reset(self, **kwargs: Any) -> Any:
+        self._steps = 0
+        self._succeeded = False
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        success = bool(info.get("success", 0.0))
+        self._succeeded = self._succeeded or success
+        if self._terminate_on_success and success:
+            terminated = True
+        truncated = bool(truncated) or self._steps >= self._episode_length
+        if terminated or truncated:
+            info["is_success"] = self._succeeded
+        return obs, float(reward), bool(terminated), truncated, info
+
+
+class TaskOneHot(gym.ObservationWrapper):
+    """Appends the task one-hot as the last ``num_tasks`` entries: ``[39] -> [39 + T]``.
+
+    The declared bounds of the goal entries (36:39) are Meta-World's ``0..0`` before
+    ``set_task`` and a goal box after it; neither holds for every goal, so they are
+    declared unbounded here and must never be used to clip or normalise.
+    """
+
+    def __init__(self, env: gym.Env, *, task_index: int, num_tasks: int) -> None:
+        super().__init__(env)
+        base: Any = env.unwrapped
+        low = np.asarray(base.sawyer_observation_space.low, dtype=np.float64).copy()
+        high = np.asarray(base.sawyer_observation_space.high, dtype=np.float64).copy()
+        low[-3:], high[-3:] = -np.inf, np.inf
+        self.one_hot = np.zeros(num_tasks, dtype=np.float64)
+        self.one_hot[task_index] = 1.0
+        self.observation_space = gym.spaces.Box(
+            low=np.concatenate([low, np.zeros(num_tasks)]),
+            high=np.concatenate([high, np.ones(num_tasks)]),
+            dtype=np.float64,
+        )
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(observation, dtype=np.float64), self.one_hot])

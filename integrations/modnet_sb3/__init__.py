@@ -1,0 +1,54 @@
+"""Stable-Baselines3 integration of modnet: multi-task SAC with Soft Modularization.
+
+``from modnet_sb3 import SoftModularPolicy, MTSAC, TaskBalancedReplayBuffer``. Needs the
+``sb3`` extra: ``pip install "modnet[sb3]"``.
+"""
+
+from modnet.errors import missing_dependency
+
+try:
+    import stable_baselines3  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise missing_dependency("stable-baselines3", "sb3") from exc
+
+from modnet_sb3.buffers import TaskBalancedReplayBuffer, check_task_columns
+from modnet_sb3.critic_ensemble import ModuleEnsemble, clip_grad_norm_per_member_
+from modnet_sb3.diagnostics import record_routing_diagnostics, routing_statistics
+from modnet_sb3.mtsac import MTSAC, REWEIGHTS, task_loss_weights, temperature_loss
+from modnet_sb3.networks import TaskActor, TaskCritic, split_observation
+from modnet_sb3.policies import (
+    MixtureOfExpertsPolicy,
+    MultiHeadPolicy,
+    SoftModularPolicy,
+    TaskConditionedPolicy,
+)
+from modnet_sb3.toy import (
+    PointReachEnv,
+    RandomStateEnv,
+    make_point_reach_vec_env,
+    make_random_state_vec_env,
+)
+
+__all__ = [
+    "MTSAC",
+    "REWEIGHTS",
+    "MixtureOfExpertsPolicy",
+    "ModuleEnsemble",
+    "MultiHeadPolicy",
+    "PointReachEnv",
+    "RandomStateEnv",
+    "SoftModularPolicy",
+    "TaskActor",
+    "TaskBalancedReplayBuffer",
+    "TaskConditionedPolicy",
+    "TaskCritic",
+    "check_task_columns",
+    "clip_grad_norm_per_member_",
+    "make_point_reach_vec_env",
+    "make_random_state_vec_env",
+    "record_routing_diagnostics",
+    "routing_statistics",
+    "split_observation",
+    "task_loss_weights",
+    "temperature_loss",
+]

@@ -1,0 +1,183 @@
+"""A replay buffer that gives every task the same share of every batch.
+
+SB3's ``ReplayBuffer`` draws the env column of each sample uniformly at random, so with
+one env per task the per-task counts in a batch of 1280 vary by tens of samples from
+batch to batch. The authors' multi-task SAC samples 128 transitions per task per update
+(batch 1280 for MT10). ``TaskBalancedReplayBuffer`` does the same: with ``T`` env
+columns (one per task), every batch holds exactly ``batch_size / T`` samples of each
+column, laid out task-major (``[task 0 x m, task 1 x m, ...]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.vec_env import VecNormalize
+
+from modnet.errors import ConfigError, ShapeError, mismatch
+
+__all__ = ["TaskBalancedReplayBuffer", "check_task_columns"]
+
+
+def check_task_columns(
+    obs: np.ndarray, num_tasks: int, *, where: str, distinct: bool = True
+) -> None:
+    """Check that each env column of ``obs`` ``[E, D]`` carries a task one-hot.
+
+    The one-hot is the last ``num_tasks`` columns. Raises ``ShapeError`` when an entry
+    is not 0/1 or a row is not a one-hot, and, with ``distinct`` and ``E == num_tasks``,
+    when two env columns hold the same task (the balance of
+    :class:`TaskBalancedReplayBuffer` is per env column, so it is per task only when
+    columns and tasks are in one-to-one correspondence).
+    """
+    obs = np.asarray(obs)
+    if obs.ndim != 2 or obs.shape[1] <= num_tasks:
+        raise ShapeError(
+            mismatch(where, "observations", f"have shape (envs, state + {num_tasks})", obs.shape)
+        )
+    one_hot = obs[:, -num_tasks:]
+    binary = np.all((one_hot == 0) | (one_hot == 1))
+    if not binary or not np.all(one_hot.sum(axis=1) == 1):
+        raise ShapeError(
+            mismatch(
+                where,
+                f"the last {num_tasks} observation columns",
+                "be a task one-hot (num_tasks must match the env)",
+                np.array2string(one_hot[:4], precision=3, threshold=40),
+            )
+        )
+    tasks = one_hot.argmax(axis=1)
+    if distinct and obs.shape[0] == num_tasks and len(np.unique(tasks)) != num_tasks:
+        raise ShapeError(
+            mismatch(
+                where,
+                "env columns",
+                "hold one distinct task each (one env per task)",
+                f"tasks {tasks.tolist()}",
+            )
+        )
+
+
+class TaskBalancedReplayBuffer(ReplayBuffer):
+    """Replay buffer for a VecEnv with one env per task; batches are balanced per task.
+
+    Drop-in for SB3's ``ReplayBuffer`` (``replay_buffer_class=TaskBalancedReplayBuffer``);
+    it takes the same arguments. ``n_envs`` is the number of tasks ``T``; ``buffer_size``
+    is split equally between them, as in the authors' code. Timeouts are handled as SB3
+    does: with ``handle_timeout_termination=True`` a time-limit truncation is not a
+    terminal state for the TD target.
+
+    Args:
+        check_one_hot: validate on every ``add`` that each env column carries a distinct
+            task one-hot in its last ``n_envs`` observation columns.
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+        *,
+        check_one_hot: bool = True,
+    ) -> None:
+        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+            raise ConfigError(
+                mismatch(
+                    "TaskBalancedReplayBuffer",
+                    "observation_space",
+                    "be a flat Box (state + task one-hot)",
+                    observation_space,
+                )
+            )
+        if observation_space.shape[0] <= n_envs:
+            raise ConfigError(
+                mismatch(
+                    "TaskBalancedReplayBuffer",
+                    "observation width",
+                    f"exceed n_envs={n_envs} (one env per task, one-hot in the last columns)",
+                    observation_space.shape[0],
+                )
+            )
+        super().__init__(
+            buffer_size,
+            observation_space,
+            action_space,
+            device=device,
+            n_envs=n_envs,
+            optimize_memory_usage=optimize_memory_usage,
+            handle_timeout_termination=handle_timeout_termination,
+        )
+        self.num_tasks = n_envs
+        self.check_one_hot = check_one_hot
+
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        if self.check_one_hot:
+            check_task_columns(obs, self.num_tasks, where="TaskBalancedReplayBuffer.add")
+        super().add(obs, next_obs, action, reward, done, infos)
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        """Sample ``batch_size / T`` transitions of each task, task-major.
+
+        Returns tensors of shape ``[B, ...]`` with ``B = batch_size``; rows
+        ``t*m:(t+1)*m`` come from env column ``t`` (``m = batch_size / T``).
+        """
+        if batch_size % self.n_envs != 0:
+            raise ConfigError(
+                mismatch(
+                    "TaskBalancedReplayBuffer.sample",
+                    "batch_size",
+                    f"be a multiple of the number of tasks ({self.n_envs})",
+                    batch_size,
+                )
+            )
+        if not self.full and self.pos == 0:
+            raise ShapeError(
+                mismatch("TaskBalancedReplayBuffer.sample", "the buffer", "hold data", "empty")
+            )
+        per_task = batch_size // self.n_envs
+        size = (self.n_envs, per_task)
+        if self.optimize_memory_usage and self.full:
+            # The slot at `pos` holds a stale next-observation in the memory-saving layout.
+            batch_inds = (np.random.randint(1, self.buffer_size, size=size) + self.pos) % (
+                self.buffer_size
+            )
+        else:
+            upper = self.buffer_size if self.full else self.pos
+            batch_inds = np.random.randint(0, upper, size=size)
+        env_inds = np.repeat(np.arange(self.n_envs), per_task)
+        return self._balanced_samples(batch_inds.reshape(-1), env_inds, env)
+
+    def _balanced_samples(
+        self, batch_inds: np.ndarray, env_inds: np.ndarray, env: VecNormalize | None
+    ) -> ReplayBufferSamples:
+        if self.optimize_memory_usage:
+            next_obs = self.observations[(batch_inds + 1) % self.buffer_size, env_inds, :]
+        else:
+            next_obs = self.next_observations[batch_inds, env_inds, :]
+        # Timeouts are not terminal (SB3's rule; `timeouts` stays 0 when disabled).
+        dones = self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])
+        data = (
+            self._normalize_obs(self.observations[batch_inds, env_inds, :], env),
+            self.actions[batch_inds, env_inds, :],
+            self._normalize_obs(next_obs, env),
+            dones.reshape(-1, 1),
+            self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env),
+        )
+        return ReplayBufferSamples(*tuple(map(self.to_torch, data)))

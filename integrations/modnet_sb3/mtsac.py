@@ -1,0 +1,409 @@
+"""Multi-task SAC as the paper trains it: one temperature per task and per-task loss weights.
+
+Differences from SB3's ``SAC`` (the authors' multi-task SAC; REFERENCE.md, "Multi-task SAC"):
+
+- ``log_ent_coef`` is a vector ``[T]``, one log temperature per task, initialised to
+  ``log(init)`` (0 by default) with target entropy ``-|A|``. Its loss is
+  ``-mean(log α_t · (log π + target).detach())`` over the batch, so each task's
+  temperature moves on its own samples only. The temperature step comes first and its
+  updated value is used by the critic and actor losses of the same step.
+- Per-task loss weights ``w`` on the critic and actor losses (``reweight``):
+  ``"inverse_alpha"`` w = T · softmax(−log α) (the authors' code; proportional to 1/α,
+  mean 1), ``"paper"`` w = T · softmax(−α) (the equation as printed), ``"none"`` w = 1.
+  Weights are detached.
+- Critic loss ``Σ_k mean_b(w_t (Q_k − y)²)``; actor loss ``mean_b(w_t (α_t log π − min_k Q_k))``.
+- Gradient norms clipped at ``max_grad_norm`` (1.0), per network: the actor, and each
+  critic on its own (as separate networks with separate clipping in the authors' code).
+- The task of a sample is read from the one-hot in the last ``T`` observation columns.
+
+Everything else (soft target update τ, time-limit handling, train frequency, logging,
+callbacks, save/load) is SB3's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import polyak_update
+from torch import nn
+
+from modnet.errors import ConfigError, mismatch
+from modnet_sb3.buffers import TaskBalancedReplayBuffer, check_task_columns
+from modnet_sb3.critic_ensemble import clip_grad_norm_per_member_
+from modnet_sb3.diagnostics import record_routing_diagnostics
+from modnet_sb3.networks import TaskCritic
+from modnet_sb3.policies import (
+    MixtureOfExpertsPolicy,
+    MultiHeadPolicy,
+    SoftModularPolicy,
+    TaskConditionedPolicy,
+    resolve_num_tasks,
+)
+
+__all__ = ["MTSAC", "REWEIGHTS", "task_loss_weights", "temperature_loss"]
+
+REWEIGHTS = ("inverse_alpha", "paper", "none")
+
+
+def task_loss_weights(log_alpha: torch.Tensor, reweight: str) -> torch.Tensor:
+    """Per-task loss weights ``[T]`` from the log temperatures ``[T]`` (detached).
+
+    ``"inverse_alpha"``: ``T · softmax(−log α)``, i.e. ``∝ 1/α`` with mean 1 (authors' code);
+    ``"paper"``: ``T · softmax(−α)`` (the paper's equation); ``"none"``: ones.
+    A task whose temperature is high is still exploring (hard or unlearnt) and gets a
+    smaller weight, so that tasks the agent already solves are not drowned out.
+    """
+    log_alpha = log_alpha.detach()
+    num_tasks = log_alpha.shape[-1]
+    if reweight == "inverse_alpha":
+        return num_tasks * torch.softmax(-log_alpha, dim=-1)
+    if reweight == "paper":
+        return num_tasks * torch.softmax(-log_alpha.exp(), dim=-1)
+    if reweight == "none":
+        return torch.ones_like(log_alpha)
+    raise ConfigError(
+        mismatch("task_loss_weights", "reweight", f"be one of {list(REWEIGHTS)}", repr(reweight))
+    )
+
+
+def temperature_loss(
+    log_alpha: torch.Tensor, task: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
+) -> torch.Tensor:
+    """Per-task temperature loss ``-mean_b(log α[t_b] · (log π_b + target).detach())``.
+
+    ``log_alpha`` ``[T]``, ``task`` int64 ``[B]``, ``log_prob`` ``[B]``. The gradient with
+    respect to ``log α[t]`` involves the samples of task ``t`` only, so every task's
+    temperature follows its own entropy.
+    """
+    return -(log_alpha[task] * (log_prob + target_entropy).detach()).mean()
+
+
+def _clip_(parameters: Any, max_norm: float | None) -> None:
+    if max_norm is not None and math.isfinite(max_norm):
+        nn.utils.clip_grad_norm_(parameters, max_norm)
+
+
+class MTSAC(SAC):
+    """SB3's SAC with per-task temperatures, per-task loss weights and gradient clipping.
+
+    Takes every argument of ``stable_baselines3.SAC`` (same meaning, same defaults,
+    ``tau=0.005``), plus:
+
+    Args:
+        num_tasks: ``T``. Default: the policy's ``num_tasks`` policy_kwarg if given, else
+            the number of envs (one env per task).
+        reweight: per-task loss weights, ``"inverse_alpha"`` (default, authors' code),
+            ``"paper"`` or ``"none"`` (the paper's baselines).
+        max_grad_norm: clip each network's gradient norm to this (``None``: no clipping).
+        task_names: names for the per-task log keys (``train/ent_coef/<name>``);
+            default: the task indices.
+
+    ``ent_coef="auto"`` (or ``"auto_<init>"``) learns the temperature vector; a float
+    fixes every task's temperature. ``use_sde`` is not supported.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        **SAC.policy_aliases,
+        "SoftModularPolicy": SoftModularPolicy,
+        "MultiHeadPolicy": MultiHeadPolicy,
+        "MixtureOfExpertsPolicy": MixtureOfExpertsPolicy,
+    }
+
+    def __init__(
+        self,
+        policy: str | type[BasePolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = "auto",
+        target_update_interval: int = 1,
+        target_entropy: str | float = "auto",
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        _init_setup_model: bool = True,
+        *,
+        num_tasks: int | None = None,
+        reweight: str = "inverse_alpha",
+        max_grad_norm: float | None = 1.0,
+        task_names: list[str] | None = None,
+    ) -> None:
+        if reweight not in REWEIGHTS:
+            raise ConfigError(
+                mismatch("MTSAC", "reweight", f"be one of {list(REWEIGHTS)}", repr(reweight))
+            )
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ConfigError(
+                mismatch("MTSAC", "max_grad_norm", "be positive or None", max_grad_norm)
+            )
+        if use_sde:
+            raise ConfigError(
+                mismatch("MTSAC", "use_sde", "be False (gSDE is not supported by MTSAC)", use_sde)
+            )
+        action_space = getattr(env, "action_space", None)
+        if action_space is not None and not isinstance(action_space, spaces.Box):
+            raise ConfigError(
+                mismatch(
+                    "MTSAC", "the env's action space", "be a gymnasium.spaces.Box", action_space
+                )
+            )
+        if num_tasks is not None and (
+            isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1
+        ):
+            raise ConfigError(mismatch("MTSAC", "num_tasks", "be an int >= 1", repr(num_tasks)))
+        # Stored before super().__init__, which may call _setup_model.
+        self.num_tasks = num_tasks
+        self.reweight = reweight
+        self.max_grad_norm = max_grad_norm
+        self.task_names = list(task_names) if task_names is not None else None
+        self._diagnostic_obs: torch.Tensor | None = None
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise,
+            replay_buffer_class,
+            replay_buffer_kwargs,
+            optimize_memory_usage,
+            n_steps,
+            ent_coef,
+            target_update_interval,
+            target_entropy,
+            use_sde,
+            sde_sample_freq,
+            use_sde_at_warmup,
+            stats_window_size,
+            tensorboard_log,
+            policy_kwargs,
+            verbose,
+            seed,
+            device,
+            _init_setup_model,
+        )
+
+    # ------------------------------------------------------------------ set-up
+    def _resolve_num_tasks(self) -> int:
+        task_policy = isinstance(self.policy_class, type) and issubclass(
+            self.policy_class, TaskConditionedPolicy
+        )
+        from_policy = self.policy_kwargs.get("num_tasks") if task_policy else None
+        if self.num_tasks is not None and from_policy is not None and from_policy != self.num_tasks:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "num_tasks",
+                    f"equal policy_kwargs['num_tasks'] = {from_policy}",
+                    self.num_tasks,
+                )
+            )
+        num_tasks = self.num_tasks if self.num_tasks is not None else from_policy
+        if num_tasks is None:
+            num_tasks = self.n_envs if self.n_envs > 1 else None
+        num_tasks = resolve_num_tasks(self.observation_space, num_tasks, "MTSAC")
+        if task_policy:
+            self.policy_kwargs = {**self.policy_kwargs, "num_tasks": num_tasks}
+        return num_tasks
+
+    def _setup_model(self) -> None:
+        self.num_tasks = self._resolve_num_tasks()
+        if self.task_names is not None and len(self.task_names) != self.num_tasks:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC", "task_names", f"hold {self.num_tasks} names", len(self.task_names)
+                )
+            )
+        balanced = isinstance(self.replay_buffer_class, type) and issubclass(
+            self.replay_buffer_class, TaskBalancedReplayBuffer
+        )
+        if balanced:
+            if self.n_envs != self.num_tasks:
+                raise ConfigError(
+                    mismatch(
+                        "MTSAC",
+                        "number of envs",
+                        f"equal num_tasks = {self.num_tasks} with TaskBalancedReplayBuffer "
+                        "(one env per task)",
+                        self.n_envs,
+                    )
+                )
+            if self.batch_size % self.num_tasks != 0:
+                raise ConfigError(
+                    mismatch(
+                        "MTSAC",
+                        "batch_size",
+                        f"be a multiple of num_tasks = {self.num_tasks} with TaskBalancedReplayBuffer",
+                        self.batch_size,
+                    )
+                )
+        super()._setup_model()
+        if self.log_ent_coef is not None:
+            # SAC built one scalar log temperature; replace it with one per task.
+            init = self.log_ent_coef.detach().reshape(-1)[0].item()
+            self.log_ent_coef = torch.full(
+                (self.num_tasks,), init, device=self.device
+            ).requires_grad_(True)
+            self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        result = super()._setup_learn(*args, **kwargs)
+        if isinstance(self._last_obs, np.ndarray):
+            # The earliest point where the env's actual observations can be checked.
+            check_task_columns(
+                self._last_obs,
+                self.num_tasks,
+                where="MTSAC.learn",
+                distinct=isinstance(self.replay_buffer, TaskBalancedReplayBuffer),
+            )
+        return result
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_diagnostic_obs"]
+
+    # ------------------------------------------------------------------ helpers
+    def temperatures(self) -> torch.Tensor:
+        """The current per-task temperatures ``α`` ``[T]``."""
+        if self.log_ent_coef is not None:
+            return self.log_ent_coef.detach().exp()
+        return self.ent_coef_tensor.detach().expand(self.num_tasks)
+
+    def _task_index(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs[:, -self.num_tasks :].argmax(dim=-1)
+
+    def _q_values(
+        self, critic: nn.Module, obs: torch.Tensor, actions: torch.Tensor
+    ) -> torch.Tensor:
+        if isinstance(critic, TaskCritic):
+            return critic.q_values(obs, actions)  # [K, B]
+        return torch.cat(critic(obs, actions), dim=1).T  # SB3's ContinuousCritic
+
+    def _clip_critic(self) -> None:
+        if self.max_grad_norm is None or not math.isfinite(self.max_grad_norm):
+            return
+        critic = self.critic
+        if isinstance(critic, TaskCritic) and critic.vmap_critics:
+            clip_grad_norm_per_member_(critic.q_ensemble.parameters(), self.max_grad_norm)
+        else:  # critics held one by one (a handful): clip each on its own
+            for q_net in critic.q_networks:
+                _clip_(q_net.parameters(), self.max_grad_norm)
+
+    # ------------------------------------------------------------------ training
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+
+        target_entropy = float(self.target_entropy)  # type: ignore[arg-type]
+        critic_params = list(self.critic.parameters())
+        sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, alpha loss
+        for gradient_step in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            task = self._task_index(data.observations)  # [B]
+            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+            log_prob = log_prob.reshape(-1)  # [B]
+
+            # Temperatures first; their updated values serve this step (authors' order).
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                alpha_loss = temperature_loss(self.log_ent_coef, task, log_prob, target_entropy)
+                self.ent_coef_optimizer.zero_grad()
+                alpha_loss.backward()
+                self.ent_coef_optimizer.step()
+                sums[2] += alpha_loss.detach()
+                log_alpha = self.log_ent_coef.detach()
+            else:
+                log_alpha = self.ent_coef_tensor.log().expand(self.num_tasks)
+            alpha = log_alpha.exp()[task]  # [B]
+            weight = task_loss_weights(log_alpha, self.reweight)[task]  # [B]
+
+            with torch.no_grad():
+                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+                next_q = self._q_values(self.critic_target, data.next_observations, next_actions)
+                next_v = next_q.min(dim=0).values - alpha * next_log_prob.reshape(-1)
+                discounts = data.discounts.reshape(-1) if data.discounts is not None else self.gamma
+                target_q = (
+                    data.rewards.reshape(-1) + (1 - data.dones.reshape(-1)) * discounts * next_v
+                )
+
+            q = self._q_values(self.critic, data.observations, data.actions)  # [K, B]
+            critic_loss = (weight * (q - target_q).pow(2)).mean(dim=1).sum()
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self._clip_critic()
+            self.critic.optimizer.step()
+
+            # The actor's loss needs gradients through the critics' input only.
+            for p in critic_params:
+                p.requires_grad_(False)
+            q_pi = self._q_values(self.critic, data.observations, actions_pi).min(dim=0).values
+            for p in critic_params:
+                p.requires_grad_(True)
+            actor_loss = (weight * (alpha * log_prob - q_pi)).mean()
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            _clip_(self.actor.parameters(), self.max_grad_norm)
+            self.actor.optimizer.step()
+
+            sums[0] += actor_loss.detach()
+            sums[1] += critic_loss.detach()
+            if gradient_step % self.target_update_interval == 0:
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+            self._diagnostic_obs = data.observations
+
+        self._n_updates += gradient_steps
+        if gradient_steps == 0:
+            return
+        means = (sums / gradient_steps).tolist()
+        temperatures = self.temperatures().tolist()
+        weights = task_loss_weights(self.temperatures().log(), self.reweight).tolist()
+        names = self.task_names or [str(i) for i in range(self.num_tasks)]
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/ent_coef", float(np.mean(temperatures)))
+        for name, value, w in zip(names, temperatures, weights, strict=True):
+            self.logger.record(f"train/ent_coef/{name}", value)
+            self.logger.record(f"train/loss_weight/{name}", w)
+        self.logger.record("train/actor_loss", means[0])
+        self.logger.record("train/critic_loss", means[1])
+        if self.ent_coef_optimizer is not None:
+            self.logger.record("train/ent_coef_loss", means[2])
+
+    def dump_logs(self) -> None:
+        # Routing diagnostics cost a forward pass, so they are computed only when the
+        # logger is about to write (SB3's log interval), on the last training batch.
+        if self._diagnostic_obs is not None:
+            record_routing_diagnostics(self.logger, self.policy, self._diagnostic_obs)
+        super().dump_logs()

@@ -1,0 +1,255 @@
+"""The paper's baseline networks, with the same ``forward(x, task)`` as ``SoftRoutedMLP``.
+
+- :class:`TaskMLP`: an MLP on ``cat(x, one-hot)`` (the MT-SAC network).
+- :class:`MultiHeadMLP`: a shared trunk on ``x`` and one output head per task (MT-MH-SAC).
+- :class:`MixtureOfExperts`: expert MLPs on ``cat(x, one-hot)`` mixed by a
+  softmax gate that reads the task alone.
+
+All use the authors' initialisation (:mod:`modnet.init`): hidden layers
+``U(±1/sqrt(out))`` with biases 0.1, the output layers (and the gate) ``U(±3e-3)``.
+Dimension letters: ``b`` batch, ``t`` tasks, ``e`` experts, ``h`` hidden, ``o`` output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from modnet.config import MixtureOfExpertsConfig, MultiHeadMLPConfig, TaskMLPConfig
+from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
+from modnet.modules import ModuleBank
+from modnet.task_input import task_ids, task_one_hot
+
+__all__ = ["MixtureOfExperts", "MultiHeadMLP", "TaskMLP"]
+
+
+def _positive_int(where: str, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(mismatch(where, name, "be a positive int", repr(value)))
+    return value
+
+
+def _sizes(where: str, name: str, value: object, *, allow_empty: bool) -> tuple[int, ...]:
+    ok = isinstance(value, Sequence) and not isinstance(value, str)
+    sizes = tuple(value) if ok else ()  # type: ignore[arg-type]
+    if (
+        not ok
+        or (not sizes and not allow_empty)
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)
+    ):
+        expected = "be a sequence of positive ints" + ("" if allow_empty else " (non-empty)")
+        raise ConfigError(mismatch(where, name, expected, repr(value)))
+    return sizes
+
+
+def _check_x(where: str, x: Tensor, in_features: int) -> int:
+    if not isinstance(x, Tensor):
+        raise ShapeError(mismatch(where, "x", "be a torch.Tensor", type(x).__name__))
+    if x.dim() != 2 or x.shape[1] != in_features:
+        raise ShapeError(mismatch(where, "x", f"have shape (batch, {in_features})", tuple(x.shape)))
+    return x.shape[0]
+
+
+def _mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_features
+    for size in hidden:
+        layers += [authors_linear_init_(nn.Linear(width, size)), nn.ReLU()]
+        width = size
+    layers.append(small_uniform_(nn.Linear(width, out_features)))
+    return nn.Sequential(*layers)
+
+
+class TaskMLP(nn.Module):
+    """MT-SAC's network: an MLP on the state concatenated with the task one-hot.
+
+    Args:
+        in_features: state width (without the one-hot).
+        out_features: output width.
+        num_tasks: ``T``.
+        hidden_sizes: hidden widths, ReLU after each (the paper: ``(400, 400, 400)``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_tasks: int,
+        *,
+        hidden_sizes: Sequence[int] = (400, 400, 400),
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.in_features = _positive_int(where, "in_features", in_features)
+        self.out_features = _positive_int(where, "out_features", out_features)
+        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
+        self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
+        self.net = _mlp(in_features + num_tasks, self.hidden_sizes, out_features)
+
+    @classmethod
+    def from_config(cls, cfg: TaskMLPConfig) -> TaskMLP:
+        """Build from a :class:`~modnet.config.TaskMLPConfig`."""
+        return cls(**cfg.model_dump())
+
+    def forward(self, x: Tensor, task: Tensor) -> Tensor:
+        """``x`` ``[b, in]``, ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, o]``."""
+        where = f"{type(self).__name__}.forward"
+        batch = _check_x(where, x, self.in_features)
+        z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
+        return self.net(torch.cat([x, z], dim=-1))
+
+
+class MultiHeadMLP(nn.Module):
+    """MT-MH-SAC's network: a shared trunk on ``x`` and one head per task.
+
+    Each sample is answered by its own task's head only. The heads are stacked
+    ``[t, ...]`` parameters; the batch is scattered into a padded
+    ``[t, slots, h]`` tensor (``slots`` = most samples of one task in the batch)
+    so every head runs in one batched product, with no loop over tasks. With a
+    task-balanced batch there is no padding; with one task only, the padding
+    costs ``t`` times one head.
+
+    Args:
+        in_features: state width (the trunk does not see the task).
+        out_features: output width of each head.
+        num_tasks: ``T`` heads.
+        trunk_sizes: shared hidden widths, ReLU after each (the paper: ``(400, 400)``).
+        head_sizes: hidden widths inside each head (the paper: ``(400,)``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_tasks: int,
+        *,
+        trunk_sizes: Sequence[int] = (400, 400),
+        head_sizes: Sequence[int] = (400,),
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.in_features = _positive_int(where, "in_features", in_features)
+        self.out_features = _positive_int(where, "out_features", out_features)
+        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
+        self.trunk_sizes = _sizes(where, "trunk_sizes", trunk_sizes, allow_empty=True)
+        self.head_sizes = _sizes(where, "head_sizes", head_sizes, allow_empty=True)
+        trunk: list[nn.Module] = []
+        width = in_features
+        for size in self.trunk_sizes:
+            trunk += [authors_linear_init_(nn.Linear(width, size)), nn.ReLU()]
+            width = size
+        self.trunk = nn.Sequential(*trunk)
+        heads = []
+        for size in self.head_sizes:
+            heads.append(ModuleBank(width, size, num_tasks, init=authors_bank_init))
+            width = size
+        last = ModuleBank(width, out_features, num_tasks)
+        small_uniform_(last)
+        heads.append(last)
+        self.heads = nn.ModuleList(heads)
+
+    @classmethod
+    def from_config(cls, cfg: MultiHeadMLPConfig) -> MultiHeadMLP:
+        """Build from a :class:`~modnet.config.MultiHeadMLPConfig`."""
+        return cls(**cfg.model_dump())
+
+    def forward(self, x: Tensor, task: Tensor) -> Tensor:
+        """``x`` ``[b, in]``, ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, o]``."""
+        where = f"{type(self).__name__}.forward"
+        batch = _check_x(where, x, self.in_features)
+        ids = task_ids(task, self.num_tasks, batch, where)
+        h = self.trunk(x)
+        # Slot of each sample among the samples of its task: its rank in a stable
+        # sort by task id minus the start of its task's run.
+        counts = torch.bincount(ids, minlength=self.num_tasks)
+        slots = int(counts.max()) if batch > 0 else 0
+        order = torch.argsort(ids, stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.empty_like(ids)
+        slot[order] = torch.arange(batch, device=ids.device) - starts[ids[order]]
+        g = h.new_zeros(self.num_tasks, slots, h.shape[-1]).index_put((ids, slot), h)
+        last = len(self.heads) - 1
+        for i, bank in enumerate(self.heads):
+            # "t s h, t h o -> t s o"; padded slots compute garbage nobody reads.
+            g = torch.baddbmm(bank.bias.unsqueeze(1), g, bank.weight)
+            if i < last:
+                g = F.relu(g)
+        return g[ids, slot]
+
+
+class MixtureOfExperts(nn.Module):
+    """Expert MLPs on ``cat(x, one-hot)`` mixed by a task-conditioned softmax gate.
+
+    ``out = Σ_e gate(z)_e · expert_e(cat(x, z))`` with ``gate(z) = softmax(W_g z + b_g)``.
+    The experts are computed together as :class:`~modnet.modules.ModuleBank` layers.
+    The gate starts near uniform (weights ``U(±3e-3)``).
+
+    Args:
+        in_features: state width (without the one-hot).
+        out_features: output width.
+        num_tasks: ``T``.
+        num_experts: ``E`` (the paper: 4).
+        hidden_sizes: hidden widths of every expert (the paper: MT-SAC's ``(400, 400, 400)``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_tasks: int,
+        *,
+        num_experts: int = 4,
+        hidden_sizes: Sequence[int] = (400, 400, 400),
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.in_features = _positive_int(where, "in_features", in_features)
+        self.out_features = _positive_int(where, "out_features", out_features)
+        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
+        self.num_experts = _positive_int(where, "num_experts", num_experts)
+        self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
+        layers = []
+        width = in_features + num_tasks
+        for size in self.hidden_sizes:
+            layers.append(ModuleBank(width, size, num_experts, init=authors_bank_init))
+            width = size
+        last = ModuleBank(width, out_features, num_experts)
+        small_uniform_(last)
+        layers.append(last)
+        self.experts = nn.ModuleList(layers)
+        self.gate = small_uniform_(nn.Linear(num_tasks, num_experts))
+
+    @classmethod
+    def from_config(cls, cfg: MixtureOfExpertsConfig) -> MixtureOfExperts:
+        """Build from a :class:`~modnet.config.MixtureOfExpertsConfig`."""
+        return cls(**cfg.model_dump())
+
+    def gate_weights(self, task: Tensor) -> Tensor:
+        """The gate: ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, e]``, rows sum to 1."""
+        where = f"{type(self).__name__}.gate_weights"
+        batch = task.shape[0] if isinstance(task, Tensor) and task.dim() > 0 else -1
+        z = task_one_hot(task, self.num_tasks, batch, where, dtype=self.gate.weight.dtype)
+        return torch.softmax(self.gate(z), dim=-1)
+
+    def forward(
+        self, x: Tensor, task: Tensor, return_gate: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """``x`` ``[b, in]``, ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, o]``.
+
+        With ``return_gate=True`` also returns the gate weights ``[b, e]``.
+        """
+        where = f"{type(self).__name__}.forward"
+        batch = _check_x(where, x, self.in_features)
+        z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
+        gate = torch.softmax(self.gate(z), dim=-1)
+        h = self.experts[0](torch.cat([x, z], dim=-1))  # [b, e, h]
+        for bank in self.experts[1:]:
+            h = bank(F.relu(h))
+        y = torch.bmm(gate.unsqueeze(1), h).squeeze(1)  # "b e, b e o -> b o"
+        if return_gate:
+            return y, gate
+        return y

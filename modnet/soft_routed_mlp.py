@@ -1,0 +1,367 @@
+"""SoftRoutedMLP: the network of "Multi-Task RL with Soft Modularization" (Yang et al., 2020).
+
+Dimension letters: ``b`` batch, ``t`` tasks, ``n`` modules per layer, ``d`` module
+width, ``i``/``j`` source/destination module, ``o`` output features.
+
+Two variants share one class:
+
+- ``variant="official"`` (default) is the authors' published network: a routing
+  trunk on ``relu(f ⊙ h)``, each routing matrix conditioned on *all* earlier
+  (post-normalisation) routing matrices, bare linear modules with the ReLU after
+  the weighted sum, and a final routing vector that mixes the last layer before
+  one shared output layer.
+- ``variant="paper"`` is the equations as printed: routing reads ``f ⊙ h``
+  directly, ``p^{l+1}`` is conditioned on the logits ``p^l`` alone, each module
+  applies its own ReLU before mixing, and the output is ``Σ_j W_j g_j``, one
+  head per module of the last layer.
+
+``docs/paper_vs_code.md`` sets the two side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from modnet.config import SoftRoutedMLPConfig
+from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
+from modnet.modules import ModuleBank
+from modnet.routing import RoutingStrategy, make_routing
+from modnet.task_input import task_ids, task_one_hot
+
+__all__ = ["RoutingTrace", "SoftRoutedMLP", "Variant"]
+
+Variant = Literal["official", "paper"]
+_VARIANTS = ("official", "paper")
+
+
+class RoutingTrace(NamedTuple):
+    """Every routing decision of one forward pass.
+
+    Attributes:
+        layer_weights: one ``[b, n, n]`` tensor per pair of consecutive module
+            layers (``num_layers - 1`` of them), indexed ``[destination, source]``;
+            each row is the routing strategy's weights over the source modules
+            (sums to 1 for soft, hard and renormalised top-k routing).
+        final_weights: ``[b, n]``, the weights that mix the last layer's modules
+            before the output layer (``variant="official"``); ``None`` for
+            ``variant="paper"``, whose output sums one head per module.
+        aux_loss: scalar, the sum of the strategy's auxiliary losses over all
+            routing decisions (zero for soft and hard routing).
+    """
+
+    layer_weights: tuple[Tensor, ...]
+    final_weights: Tensor | None
+    aux_loss: Tensor
+
+
+def _positive_int(where: str, name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(mismatch(where, name, f"be an int >= {minimum}", repr(value)))
+    return value
+
+
+def _linear(in_features: int, out_features: int) -> nn.Linear:
+    return authors_linear_init_(nn.Linear(in_features, out_features))
+
+
+def _logit_layer(in_features: int, out_features: int) -> nn.Linear:
+    return small_uniform_(nn.Linear(in_features, out_features))  # type: ignore[return-value]
+
+
+def _dense(layer: nn.Module, x: Tensor) -> Tensor:
+    # F.linear on the parameters skips nn.Module.__call__, a visible share of
+    # the acting step at batch 10 (the hot path calls about ten such layers).
+    return F.linear(x, layer.weight, layer.bias)  # type: ignore[arg-type]
+
+
+def _relu_(x: Tensor) -> Tensor:
+    # In place: every caller passes a fresh temporary whose producer (addmm,
+    # bmm, mul) does not keep its output for backward, so autograd allows it
+    # and one allocation and memory pass is saved.
+    return torch.relu_(x)
+
+
+def _bank_shared(bank: ModuleBank, x: Tensor) -> Tensor:
+    """All modules of ``bank`` on one shared input: ``[b, i] -> [b, n, o]``."""
+    n, i, o = bank.weight.shape
+    if torch.is_grad_enabled():
+        # Training: the n modules are one wide GEMM [b, i] @ [i, n*o], whose
+        # backward is two plain GEMMs; the weight copy is small next to them.
+        wide = bank.weight.permute(1, 0, 2).reshape(i, n * o)
+        return torch.addmm(bank.bias.reshape(n * o), x, wide).view(x.shape[0], n, o)
+    # Acting (small batch, no graph): a batched product on the broadcast input
+    # reads the weight in place; copying it would cost more than the product.
+    out = torch.baddbmm(bank.bias.unsqueeze(1), x.expand(n, *x.shape), bank.weight)
+    return out.transpose(0, 1)
+
+
+def _bank_per_module(bank: ModuleBank, x: Tensor) -> Tensor:
+    """Module j on ``x[:, j]``: ``[b, n, i] -> [b, n, o]`` ("b n i, n i o -> b n o").
+
+    The same product as ``bank(x)`` without its shape checks (the shapes are
+    fixed by construction); the result is a transposed view of ``[n, b, o]``.
+    """
+    return torch.baddbmm(bank.bias.unsqueeze(1), x.transpose(0, 1), bank.weight).transpose(0, 1)
+
+
+_Traced = tuple[Tensor, list[Tensor], "Tensor | None", list[Tensor]]
+
+
+class SoftRoutedMLP(nn.Module):
+    """Soft modularization: a multi-task MLP whose modules are routed per sample.
+
+    Architecture (``variant="official"``, the authors' network; ``e`` = routing width):
+
+    1. state encoder ``f = W_f2 relu(W_f1 x)`` (width ``hidden_features``, no final
+       activation); task embedding ``h = W_h z`` (linear, no activation);
+    2. routing trunk ``e = W_e2 relu(W_e1 relu(f ⊙ h))`` (width ``routing_features``);
+    3. routing: ``P¹ = strategy(reshape(W¹ relu(e), [n, n]))``, normalised over the
+       source modules (last axis); each later ``P^l`` and the final vector
+       ``w`` = ``strategy(W_d^l relu((W_u^l concat(P¹ … P^{l-1})) ⊙ e))``;
+    4. base network: layer 1 is ``n`` modules ``Linear(hidden → d)`` on ``relu(f)``;
+       module ``j`` of layer ``l+1`` reads ``relu(Σ_i P^l[j, i] out_i)``; the output is
+       ``W_o relu(Σ_i w_i out_i)``.
+
+    The authors' initialisation is used (see :mod:`modnet.init`): the routing
+    logit layers and the output layer start near zero, so the initial routing
+    is almost uniform.
+
+    Args:
+        in_features: state width (without the task one-hot).
+        out_features: output width (``2|A|`` for a SAC actor, 1 for a critic).
+        num_tasks: ``T``.
+        num_layers: ``L``, module layers (>= 2).
+        num_modules: ``n``, modules per layer.
+        module_features: ``d``, width of every module's output.
+        routing: ``"soft"``, ``"hard"``, ``"topk"``, a routing config or a
+            :class:`~modnet.routing.RoutingStrategy` (one instance routes every layer).
+        variant: ``"official"`` (the authors' network) or ``"paper"`` (the printed equations).
+        hidden_features: width of ``f`` and ``h`` (400 in the paper).
+        routing_features: width of the routing trunk (256 in the authors' code;
+            unused by ``variant="paper"``, whose routing reads ``f ⊙ h``).
+        routing_kwargs: keyword arguments for ``make_routing`` when ``routing`` is a name
+            (e.g. ``{"k": 2}`` for ``"topk"``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_tasks: int,
+        *,
+        num_layers: int = 2,
+        num_modules: int = 2,
+        module_features: int = 256,
+        routing: Any = "soft",
+        variant: Variant = "official",
+        hidden_features: int = 400,
+        routing_features: int = 256,
+        routing_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.in_features = _positive_int(where, "in_features", in_features)
+        self.out_features = _positive_int(where, "out_features", out_features)
+        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
+        self.num_layers = _positive_int(where, "num_layers", num_layers, minimum=2)
+        self.num_modules = _positive_int(where, "num_modules", num_modules)
+        self.module_features = _positive_int(where, "module_features", module_features)
+        self.hidden_features = _positive_int(where, "hidden_features", hidden_features)
+        self.routing_features = _positive_int(where, "routing_features", routing_features)
+        if variant not in _VARIANTS:
+            raise ConfigError(
+                mismatch(where, "variant", f"be one of {list(_VARIANTS)}", repr(variant))
+            )
+        self.variant: Variant = variant
+        self.routing = self._make_strategy(where, routing, routing_kwargs)
+        self._check_strategy(where)
+
+        n, d, hid, L = num_modules, module_features, hidden_features, num_layers
+        self.state_fc1 = _linear(in_features, hid)
+        self.state_fc2 = _linear(hid, hid)
+        self.task_embedding = _linear(num_tasks, hid)
+        official = variant == "official"
+        if official:
+            self.trunk_fc1 = _linear(hid, routing_features)
+            self.trunk_fc2 = _linear(routing_features, routing_features)
+            e = routing_features
+            # L-1 matrices and the final vector; head l (l >= 1) is conditioned on
+            # the l earlier routing outputs flattened: l * n * n inputs.
+            widths = [n * n] * (L - 1) + [n]
+            cond_inputs = [k * n * n for k in range(1, L)]
+        else:
+            e = hid
+            # As printed: L-1 matrices, p^{l+1} conditioned on p^l alone.
+            widths = [n * n] * (L - 1)
+            cond_inputs = [n * n] * (L - 2)
+        self.logit_layers = nn.ModuleList(_logit_layer(e, w) for w in widths)
+        self.cond_layers = nn.ModuleList(_linear(c, e) for c in cond_inputs)
+        self.layers = nn.ModuleList(
+            ModuleBank(hid if k == 0 else d, d, n, init=authors_bank_init) for k in range(L)
+        )
+        if official:
+            self.output: nn.Module = _logit_layer(d, out_features)
+        else:
+            # One head per module of the last layer; their outputs are summed.
+            bank = ModuleBank(d, out_features, n)
+            small_uniform_(bank)
+            self.output = bank
+
+    @staticmethod
+    def _make_strategy(
+        where: str, routing: Any, routing_kwargs: dict[str, Any] | None
+    ) -> RoutingStrategy:
+        return make_routing(routing, **(routing_kwargs or {}))
+
+    def _check_strategy(self, where: str) -> None:
+        k = getattr(self.routing, "k", None)
+        if isinstance(k, int) and k > self.num_modules:
+            raise ConfigError(
+                mismatch(where, "routing k", f"be <= num_modules = {self.num_modules}", k)
+            )
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def shallow(
+        cls, in_features: int, out_features: int, num_tasks: int, **overrides: Any
+    ) -> SoftRoutedMLP:
+        """The paper's Shallow configuration: ``L=2, n=2, d=256`` (overridable)."""
+        kwargs: dict[str, Any] = {"num_layers": 2, "num_modules": 2, "module_features": 256}
+        kwargs.update(overrides)
+        return cls(in_features, out_features, num_tasks, **kwargs)
+
+    @classmethod
+    def deep(
+        cls, in_features: int, out_features: int, num_tasks: int, **overrides: Any
+    ) -> SoftRoutedMLP:
+        """The paper's Deep configuration: ``L=4, n=4, d=128`` (overridable)."""
+        kwargs: dict[str, Any] = {"num_layers": 4, "num_modules": 4, "module_features": 128}
+        kwargs.update(overrides)
+        return cls(in_features, out_features, num_tasks, **kwargs)
+
+    @classmethod
+    def from_config(cls, cfg: SoftRoutedMLPConfig) -> SoftRoutedMLP:
+        """Build from a :class:`~modnet.config.SoftRoutedMLPConfig`."""
+        return cls(**cfg.model_dump(exclude={"routing"}), routing=cfg.routing)
+
+    # ------------------------------------------------------------------ forward
+    def _check_x(self, x: Tensor, where: str) -> int:
+        if not isinstance(x, Tensor):
+            raise ShapeError(mismatch(where, "x", "be a torch.Tensor", type(x).__name__))
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(
+                mismatch(where, "x", f"have shape (batch, {self.in_features})", tuple(x.shape))
+            )
+        return x.shape[0]
+
+    def forward(
+        self, x: Tensor, task: Tensor, return_routing: bool = False
+    ) -> Tensor | tuple[Tensor, RoutingTrace]:
+        """Route and evaluate the network.
+
+        Args:
+            x: ``[b, in_features]`` states.
+            task: int64 ids ``[b]`` in ``[0, t)`` or a float one-hot ``[b, t]``.
+            return_routing: also return the :class:`RoutingTrace`.
+
+        Returns:
+            ``[b, out_features]``, or ``(out, trace)`` with ``trace.layer_weights``
+            ``(num_layers - 1) × [b, n, n]`` and ``trace.final_weights`` ``[b, n]``.
+        """
+        where = f"{type(self).__name__}.forward"
+        batch = self._check_x(x, where)
+        h = self._embed_task(task, batch, where, x.dtype)
+        if self.variant == "official":
+            out, layers, final, aux = self._forward_official(x, h)
+        else:
+            out, layers, final, aux = self._forward_paper(x, h)
+        if return_routing:
+            # Summed only on request: acting never needs it.
+            return out, RoutingTrace(tuple(layers), final, torch.stack(aux).sum())
+        return out
+
+    def _embed_task(self, task: Tensor, batch: int, where: str, dtype: torch.dtype) -> Tensor:
+        """``h = W_h z + b_h``: ``[b]`` ids or ``[b, t]`` one-hot -> ``[b, hidden]``."""
+        lin = self.task_embedding
+        if isinstance(task, Tensor) and not task.is_floating_point():
+            # For ids, W_h z is a row lookup: the same numbers as the one-hot
+            # product (its other terms are exact zeros) without a K=t GEMM, whose
+            # forward and backward cost a few percent of a training step.
+            ids = task_ids(task, self.num_tasks, batch, where)
+            return F.embedding(ids, lin.weight.t()) + lin.bias
+        z = task_one_hot(task, self.num_tasks, batch, where, dtype=dtype)
+        return _dense(lin, z)
+
+    def _forward_official(self, x: Tensor, h: Tensor) -> _Traced:
+        b, n, L = x.shape[0], self.num_modules, self.num_layers
+        f = _dense(self.state_fc2, _relu_(_dense(self.state_fc1, x)))
+        # The product uses the pre-activations f and h; the trunk reads its ReLU.
+        e = _dense(self.trunk_fc2, _relu_(_dense(self.trunk_fc1, _relu_(f * h))))
+
+        # Routing depends on (x, task) only, so the whole chain runs before the
+        # base network. Head l >= 1 reads all earlier routing weights (not logits).
+        # (Plain lists and zip instead of ModuleList indexing: cheaper per call.)
+        route = self.routing
+        first, *later = self.logit_layers
+        r = route(_dense(first, F.relu(e)).view(b, n, n))
+        routes, aux = [r.weights], [r.aux_loss]
+        history = [r.weights.view(b, n * n)]
+        for i, (cond_layer, logit_layer) in enumerate(zip(self.cond_layers, later, strict=True)):
+            cond = history[0] if len(history) == 1 else torch.cat(history, dim=-1)
+            logits = _dense(logit_layer, _relu_(_dense(cond_layer, cond) * e))
+            if i < L - 2:
+                r = route(logits.view(b, n, n))
+                history.append(r.weights.view(b, n * n))
+            else:  # the final n-vector
+                r = route(logits)
+            routes.append(r.weights)
+            aux.append(r.aux_loss)
+
+        # Base network: bare linear modules, ReLU after the weighted sum. The
+        # mixing "b j i, b i d -> b j d" is a torch.bmm whose result is contiguous,
+        # so the ReLU (and its backward) runs on contiguous memory.
+        first_bank, *banks = self.layers
+        out = _bank_shared(first_bank, F.relu(f))  # [b, n, d]
+        for bank, p in zip(banks, routes[:-1], strict=True):
+            out = _bank_per_module(bank, _relu_(torch.bmm(p, out)))
+        final = torch.bmm(routes[-1].unsqueeze(1), out).squeeze(1)  # "b i, b i d -> b d"
+        y = _dense(self.output, _relu_(final))  # type: ignore[arg-type]
+        return y, routes[:-1], routes[-1], aux
+
+    def _forward_paper(self, x: Tensor, h: Tensor) -> _Traced:
+        b, n = x.shape[0], self.num_modules
+        f = _dense(self.state_fc2, _relu_(_dense(self.state_fc1, x)))
+        fh = f * h
+        route = self.routing
+        first, *later = self.logit_layers
+        logits = _dense(first, F.relu(fh))
+        r = route(logits.view(b, n, n))
+        routes, aux = [r.weights], [r.aux_loss]
+        for cond_layer, logit_layer in zip(self.cond_layers, later, strict=True):
+            # As printed: p^{l+1} = W_d relu((W_u p^l) ⊙ (f ⊙ h)), p^l the logits.
+            logits = _dense(logit_layer, _relu_(_dense(cond_layer, logits) * fh))
+            r = route(logits.view(b, n, n))
+            routes.append(r.weights)
+            aux.append(r.aux_loss)
+        # Layer 1 reads f itself; each module applies its ReLU before the mixing.
+        first_bank, *banks = self.layers
+        out = _relu_(_bank_shared(first_bank, f))
+        for bank, p in zip(banks, routes, strict=True):
+            out = _relu_(_bank_per_module(bank, torch.bmm(p, out)))
+        head: ModuleBank = self.output  # type: ignore[assignment]
+        # Σ_j W_j g_j: one head per module, summed (biases summed too).
+        y = torch.einsum("bjd,jdo->bo", out, head.weight) + head.bias.sum(0)
+        return y, routes, None, aux
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"num_tasks={self.num_tasks}, num_layers={self.num_layers}, "
+            f"num_modules={self.num_modules}, module_features={self.module_features}, "
+            f"variant={self.variant!r}"
+        )

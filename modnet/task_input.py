@@ -1,0 +1,113 @@
+"""Turning the ``task`` argument of a multi-task network into a one-hot.
+
+Every network in :mod:`modnet.networks` takes ``task`` either as int64 ids
+``[B]`` or as a float one-hot ``[B, T]``. :func:`task_one_hot` validates both
+forms with messages that name the argument, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from modnet.errors import ShapeError, mismatch
+
+__all__ = ["task_one_hot", "task_ids"]
+
+
+def _compiling() -> bool:
+    # Value checks read tensor data, which torch.compile(fullgraph=True) cannot
+    # trace; shape and dtype checks stay on under compile.
+    return torch.compiler.is_compiling()
+
+
+def task_one_hot(
+    task: Tensor,
+    num_tasks: int,
+    batch_size: int,
+    where: str,
+    *,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Validate ``task`` and return it as a one-hot ``[B, T]``.
+
+    Args:
+        task: integer ids ``[B]`` in ``[0, T)``, or a floating one-hot ``[B, T]``
+            (returned as given, so a soft task mixture is allowed).
+        num_tasks: ``T``.
+        batch_size: ``B``, the batch size of the features it goes with.
+        where: the caller's name, used in error messages.
+        dtype: dtype of the result (default: the one-hot's own dtype, or float32 for ids).
+
+    Returns:
+        ``[B, T]`` one-hot (rows of an id input are exactly one-hot).
+
+    Raises:
+        ShapeError: wrong rank, batch size, width, dtype, or an id out of range.
+    """
+    if not isinstance(task, Tensor):
+        raise ShapeError(
+            mismatch(where, "task", "be a torch.Tensor of ids or one-hots", type(task).__name__)
+        )
+    if task.dtype == torch.bool:
+        raise ShapeError(mismatch(where, "task", "be int64 ids or a float one-hot", task.dtype))
+    if task.is_floating_point():
+        if task.dim() != 2 or task.shape[0] != batch_size or task.shape[1] != num_tasks:
+            raise ShapeError(
+                mismatch(
+                    where,
+                    "task one-hot",
+                    f"have shape ({batch_size}, {num_tasks})",
+                    tuple(task.shape),
+                )
+            )
+        return task if dtype is None else task.to(dtype)
+    if task.is_complex():
+        raise ShapeError(mismatch(where, "task", "be int64 ids or a float one-hot", task.dtype))
+    ids = _checked_ids(task, num_tasks, batch_size, where)
+    # Comparison against arange instead of F.one_hot: no data-dependent checks,
+    # so it traces under torch.compile(fullgraph=True).
+    classes = torch.arange(num_tasks, device=ids.device)
+    return (ids.unsqueeze(-1) == classes).to(torch.float32 if dtype is None else dtype)
+
+
+def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tensor:
+    """Validate ``task`` and return int64 ids ``[B]``.
+
+    A floating input must be an exact one-hot ``[B, T]`` (a soft mixture has no id).
+    """
+    if isinstance(task, Tensor) and task.is_floating_point():
+        one_hot = task_one_hot(task, num_tasks, batch_size, where)
+        if not _compiling():
+            exact = ((one_hot == 0) | (one_hot == 1)).all(dim=-1) & (one_hot.sum(dim=-1) == 1)
+            if not bool(exact.all()):
+                bad = int((~exact).nonzero()[0, 0])
+                raise ShapeError(
+                    mismatch(
+                        where,
+                        "task one-hot",
+                        "have exactly one 1 and zeros elsewhere in every row",
+                        f"row {bad} = {one_hot[bad].tolist()}",
+                    )
+                )
+        return one_hot.argmax(dim=-1)
+    if not isinstance(task, Tensor):
+        raise ShapeError(
+            mismatch(where, "task", "be a torch.Tensor of ids or one-hots", type(task).__name__)
+        )
+    if task.dtype == torch.bool or task.is_complex():
+        raise ShapeError(mismatch(where, "task", "be int64 ids or a float one-hot", task.dtype))
+    return _checked_ids(task, num_tasks, batch_size, where).long()
+
+
+def _checked_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tensor:
+    if task.dim() != 1 or task.shape[0] != batch_size:
+        raise ShapeError(
+            mismatch(where, "task ids", f"have shape ({batch_size},)", tuple(task.shape))
+        )
+    if not _compiling() and task.numel() > 0:
+        low, high = (int(v) for v in torch.aminmax(task))
+        if low < 0 or high >= num_tasks:
+            bad = low if low < 0 else high
+            raise ShapeError(mismatch(where, "task ids", f"be in [0, {num_tasks})", bad))
+    return task

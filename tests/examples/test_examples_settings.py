@@ -1,0 +1,130 @@
+"""examples.settings and the training command line: presets, validation, help, early errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytest.importorskip("modnet_metaworld")
+pytest.importorskip("modnet_sb3")
+
+from examples import train as train_module  # noqa: E402
+from examples.settings import (  # noqa: E402
+    METHODS,
+    TrainSettings,
+    resolve_schedule,
+    validate_settings,
+)
+from modnet.errors import ConfigError  # noqa: E402
+
+
+def test_paper_preset_is_the_authors_schedule() -> None:
+    mt10 = resolve_schedule(TrainSettings(preset="paper"))
+    assert mt10.total_steps == 15_000_000  # 7,500 epochs x 200 steps x 10 tasks
+    assert mt10.warmup_steps == 20 * 200 * 10
+    assert mt10.eval_freq == 200 * 10 and mt10.eval_episodes == 3
+    assert (mt10.batch_per_task, mt10.batch_size) == (128, 1280)
+    assert mt10.replay_size == 1_000_000 and mt10.episode_length == 150
+    assert (mt10.learning_rate, mt10.tau, mt10.gamma) == (3e-4, 0.005, 0.99)
+    assert (mt10.train_freq, mt10.gradient_steps) == (1, 1)  # one update per T env steps
+    mt50 = resolve_schedule(TrainSettings(preset="paper", benchmark="MT50"))
+    assert mt50.total_steps == 50_000_000 and mt50.batch_size == 6400
+    assert mt50.replay_size == 10_000_000 and mt50.eval_freq == 200 * 50
+
+
+def test_overrides_replace_preset_values_and_scale_with_tasks() -> None:
+    settings = TrainSettings(tasks=("reach-v3", "push-v3"), total_steps=400, batch_per_task=8)
+    schedule = resolve_schedule(settings)
+    assert (schedule.total_steps, schedule.batch_size) == (400, 16)
+    assert schedule.warmup_steps == 150 * 2  # smoke preset, per task x 2 tasks
+
+
+def test_settings_are_frozen_and_forbid_unknown_keys() -> None:
+    settings = TrainSettings()
+    with pytest.raises(ValueError):
+        settings.seed = 3  # type: ignore[misc]
+    with pytest.raises(ConfigError, match=r"TrainSettings: metod must be a known setting"):
+        validate_settings({"metod": "mt-sac"})
+
+
+@pytest.mark.parametrize(
+    ("values", "pattern"),
+    [
+        ({"method": "soft"}, r"method must be one of 'soft-shallow', 'soft-deep'.*got 'soft'"),
+        ({"benchmark": "MT20"}, r"benchmark must be one of 'MT10' or 'MT50', got 'MT20'"),
+        ({"mode": "random"}, r"mode must be one of 'fixed' or 'conditioned'"),
+        ({"total_steps": 0}, r"total_steps must satisfy: Input should be greater than 0, got 0"),
+        ({"tasks": ["reach-v3", "reach-v3"]}, r"tasks must not repeat a task"),
+    ],
+)
+def test_bad_settings_name_the_field_and_what_is_allowed(values, pattern) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        validate_settings(values)
+
+
+def test_help_lists_every_option_with_its_doc_and_choices(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train_module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, field in TrainSettings.model_fields.items():
+        assert "--" + name.replace("_", "-") in text
+        assert " ".join(field.description.split()) in text
+    assert "--resume" in text
+    assert "{" + ",".join(METHODS) + "}" in text
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    """Fail the test if an env gets built."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an env was built before the settings were checked")
+
+    monkeypatch.setattr(train_module, "make_env", refuse)
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["--tasks", "reach-v3", "fly-v3"], r"tasks must be MT10 tasks, one of \['reach-v3'"),
+        (["--total-steps", "5"], r"total_steps must be at least the number of tasks \(10\)"),
+        (["--total-steps", "300", "--warmup-steps", "300"], r"warmup_steps must be below"),
+        (["--eval-freq", "2", "--tasks", "reach-v3", "push-v3", "door-open-v3"], r"eval_freq"),
+    ],
+)
+def test_bad_settings_fail_before_any_env_is_built(no_env, tmp_path, capsys, argv, pattern) -> None:
+    code = train_module.main([*argv, "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert re.search(pattern, capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_choice_is_refused_by_the_parser_with_the_allowed_values(capsys) -> None:
+    with pytest.raises(SystemExit):
+        train_module.build_parser().parse_args(["--method", "soft"])
+    assert "invalid choice: 'soft' (choose from" in capsys.readouterr().err
+
+
+def test_existing_run_folder_needs_resume(no_env, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "settings.json").write_text("{}")
+    assert train_module.main(["--run-dir", str(run)]) == 2
+    assert "continue a run with --resume DIR" in capsys.readouterr().err
+
+
+def test_resume_reads_settings_back_and_allows_only_some_changes(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    stored = TrainSettings(method="mt-sac", seed=4, total_steps=600).model_dump(mode="json")
+    (run / "settings.json").write_text(json.dumps({"settings": stored}))
+    settings, resume = train_module.parse_settings(["--resume", str(run), "--total-steps", "900"])
+    assert resume == run
+    assert (settings.method, settings.seed, settings.total_steps) == ("mt-sac", 4, 900)
+    with pytest.raises(ConfigError, match=r"--resume: the other options must be among"):
+        train_module.parse_settings(["--resume", str(run), "--method", "moe"])
+    with pytest.raises(ConfigError, match=r"--resume: DIR must be a run folder"):
+        train_module.parse_settings(["--resume", str(tmp_path / "nothing")])

@@ -1,0 +1,145 @@
+"""python -m examples.train end to end, as a subprocess, on 2 Meta-World tasks and a tiny budget.
+
+One fresh run writes every artefact; resuming it continues the step count without
+duplicating CSV rows; a run killed after a checkpoint resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("metaworld")
+pytest.importorskip("modnet_metaworld")
+pytest.importorskip("modnet_sb3")
+
+from modnet_sb3 import MTSAC  # noqa: E402
+
+from examples.common.eval_log import read_eval_csv  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+PNG = b"\x89PNG\r\n\x1a\n"
+# Conditioned mode builds in a fraction of Fixed's time (no 50-goal benchmark list).
+TINY = [
+    "--mode", "conditioned", "--method", "soft-shallow",
+    "--tasks", "reach-v3", "push-v3",
+    "--warmup-steps", "100", "--eval-freq", "150", "--checkpoint-freq", "150",
+    "--eval-episodes", "1", "--batch-per-task", "8", "--replay-size", "2000",
+    "--threads", "1",
+]  # fmt: skip
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "examples.train", *args]
+
+
+def run_train(*args: str, timeout: float = 240) -> str:
+    done = subprocess.run(
+        command(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def eval_steps(run: Path) -> list[int]:
+    return [int(row["env_steps"]) for row in read_eval_csv(run / "eval.csv")]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("train") / "run"
+    run_train(*TINY, "--total-steps", "300", "--run-dir", str(run))  # progress bars on
+    return run
+
+
+def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
+    run = finished_run
+    record = json.loads((run / "settings.json").read_text())
+    assert record["settings"]["method"] == "soft-shallow"
+    assert record["schedule"]["batch_size"] == 16 and record["schedule"]["total_steps"] == 300
+    assert record["task_names"] == ["reach-v3", "push-v3"]
+    assert record["method"]["reweight"] == "inverse_alpha"
+    for package in (
+        "python",
+        "torch",
+        "stable-baselines3",
+        "metaworld",
+        "mujoco",
+        "gymnasium",
+        "modnet",
+    ):
+        assert record["versions"][package] != "not installed"
+
+    rows = read_eval_csv(run / "eval.csv")
+    assert [int(row["env_steps"]) for row in rows] == [150, 300]
+    for row in rows:
+        for task in ("reach-v3", "push-v3"):
+            assert 0.0 <= float(row[f"success/{task}"]) <= 1.0
+            float(row[f"return/{task}"])
+        assert float(row["mean_success"]) == pytest.approx(
+            (float(row["success/reach-v3"]) + float(row["success/push-v3"])) / 2
+        )
+
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    progress = (run / "tb" / "progress_1.csv").read_text()
+    assert "eval/success_rate" in progress and "train/critic_loss" in progress
+
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    assert latest["num_timesteps"] == 300
+    assert (run / "checkpoints" / latest["model"]).exists()
+    assert (run / "checkpoints" / latest["replay_buffer"]).exists()
+    model = MTSAC.load(run / "final_model.zip", device="cpu")
+    assert model.num_timesteps == 300
+    assert model.policy.actor.optimizer.state_dict()["state"]  # optimiser state saved
+
+    for name in ("success", "routing_heatmaps", "routing_embedding"):
+        assert (run / "plots" / f"{name}.png").read_bytes()[:8] == PNG
+    table = (run / "table.md").read_text()
+    assert "| MT10 | conditioned | soft-shallow | 1 | 300 |" in table
+    assert "| 71.8 |" in table  # the paper's MT10-Conditioned, Shallow
+
+
+def test_resume_continues_the_step_count_without_duplicate_rows(finished_run: Path) -> None:
+    run = finished_run
+    output = run_train("--resume", str(run), "--total-steps", "450", "--no-progress-bar")
+    assert "resumed" in output and "at 300 env steps" in output
+    assert eval_steps(run) == [150, 300, 450]
+    assert MTSAC.load(run / "final_model.zip", device="cpu").num_timesteps == 450
+    second = read_eval_csv(run / "tb" / "progress_2.csv")
+    steps = [
+        int(float(row["time/total_timesteps"])) for row in second if row["time/total_timesteps"]
+    ]
+    assert steps and min(steps) > 300  # SB3's counter went on from the checkpoint
+    assert (run / "tb" / "progress_1.csv").exists()  # the first session's log is kept
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [*TINY, "--total-steps", "600", "--run-dir", str(run), "--no-progress-bar"]
+    process = subprocess.Popen(
+        command(*args), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    pointer = run / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + 180
+    try:
+        while not pointer.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert pointer.exists(), "the run never wrote a checkpoint"
+    saved = json.loads(pointer.read_text())["num_timesteps"]
+    assert saved < 600
+    output = run_train("--resume", str(run))
+    assert f"at {saved} env steps" in output
+    assert eval_steps(run) == [150, 300, 450, 600]
+    assert MTSAC.load(run / "final_model.zip", device="cpu").num_timesteps == 600
