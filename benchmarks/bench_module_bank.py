@@ -23,8 +23,9 @@ within the round, and the table reports the median over rounds. One thread by de
 (``--threads``), because the 2-core machine is shared and a second thread mostly
 measures the neighbours.
 
-Run: ``python benchmarks/bench_module_bank.py`` (about 1-2 minutes; ``--rounds 3`` for a
-quicker look). Exits 1 if a target is missed.
+Run: ``python benchmarks/bench_module_bank.py`` (under a minute on a quiet machine;
+``--rounds 3 --no-loop`` for a quicker look). Exits 1 if a target is missed. Measured
+figures: ``docs/benchmarks/modules.md``.
 """
 
 from __future__ import annotations
@@ -94,15 +95,20 @@ def bank_step(n: int, d: int, *, module_major: bool) -> Callable[[], None]:
 
 
 def loop_step(n: int, d: int) -> Callable[[], None]:
-    """A Python loop over ``n`` ``nn.Linear`` (the authors' style), fwd + bwd."""
+    """A Python loop over ``n`` ``nn.Linear`` (the authors' style), fwd + bwd.
+
+    Inputs and outputs are per-module lists, as in the authors' code: slicing one
+    stacked tensor instead would add a full-size zero tensor per module in backward.
+    """
     linears = nn.ModuleList(nn.Linear(d, d) for _ in range(n))
-    x = torch.randn(BATCH, n, d, requires_grad=True)
-    grad = torch.randn(BATCH, n, d)
+    xs = [torch.randn(BATCH, d, requires_grad=True) for _ in range(n)]
+    grads = [torch.randn(BATCH, d) for _ in range(n)]
 
     def step() -> None:
-        x.grad = None
+        _clear(*xs)
         linears.zero_grad(set_to_none=True)
-        torch.stack([lin(x[:, j]) for j, lin in enumerate(linears)], dim=1).backward(grad)
+        outs = [lin(x) for lin, x in zip(linears, xs, strict=True)]
+        torch.autograd.backward(outs, grads)
 
     return step
 

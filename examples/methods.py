@@ -114,8 +114,9 @@ def matched_mlp_spec(
     Returns the spec and the four parameter counts (soft-shallow's and the MLP's, for
     the actor and one critic), measured on the built policies, for the run record.
     """
-    from modnet_sb3 import SoftModularPolicy
     from stable_baselines3.sac.policies import SACPolicy
+
+    from modnet_sb3 import SoftModularPolicy
 
     soft = method_spec("soft-shallow", num_tasks=num_tasks)
     soft_actor, soft_critic = _policy_counts(

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from modnet_metaworld import evaluate, make_env, task_names
-from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv
@@ -35,7 +33,7 @@ from examples.common.plots import (
     plot_routing_heatmaps,
     plot_success_curves,
 )
-from examples.common.results import load_run
+from examples.common.results import load_run, with_sibling_seeds
 from examples.common.routing_probe import probe_routing
 from examples.common.run_dir import RunDir
 from examples.common.subset import SubsetOneHot
@@ -49,6 +47,8 @@ from examples.settings import (
     validate_settings,
 )
 from modnet.errors import ConfigError, mismatch
+from modnet_metaworld import evaluate, make_env, task_names
+from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
 
 # Settings that may change when a run is resumed; everything else is the run's identity.
 RESUMABLE = ("total_steps", "progress_bar", "device", "threads")
@@ -125,6 +125,8 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             "schedule": schedule.model_dump(),
             "task_names": names,
             "method": method_record,
+            # v1 and v2 rewards give incomparable results: record the one actually used.
+            "reward_function_version": str(env.get_attr("reward_function_version")[0]),
         }
     )
 
@@ -270,8 +272,11 @@ def make_logger(run: RunDir) -> Logger:
 
 def write_reports(model: MTSAC, env: VecEnv, run: RunDir, settings: TrainSettings) -> None:
     """Plots (success curves, routing heatmaps and embedding) and the table of this run."""
+    # Other seeds of this setting next to this run (e.g. a sweep folder) give the band
+    # across seeds in the curves and the across-seed statistics in the table.
     result = load_run(run.root)
-    plot_success_curves([result], run.plots / "success.png")
+    seeds = with_sibling_seeds(result)
+    plot_success_curves(seeds, run.plots / "success.png")
     samples = routing_samples(model, env, result.task_names)
     if samples is None:
         print(f"{settings.method} has no routing: no routing plots")
@@ -279,7 +284,7 @@ def write_reports(model: MTSAC, env: VecEnv, run: RunDir, settings: TrainSetting
         title = f"{settings.method}: routing of the actor, {settings.benchmark}-{settings.mode}"
         plot_routing_heatmaps(samples, run.plots / "routing_heatmaps.png", title=title)
         plot_routing_embedding(samples, run.plots / "routing_embedding.png", seed=settings.seed)
-    atomic_write_text(run.table, success_table([result]))
+    atomic_write_text(run.table, success_table(seeds))
 
 
 def routing_samples(model: MTSAC, env: VecEnv, names: list[str], steps: int = 50):

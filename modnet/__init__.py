@@ -3,17 +3,19 @@
 The public API is re-exported here; nothing else lives in this file.
 """
 
-from modnet.config import HardConfig, SoftConfig, TopKConfig
-from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
-from modnet.routing import Hard, Routing, RoutingStrategy, Soft, TopK, make_routing
-from modnet.config import ModuleBankConfig, RoutedLinearConfig
-from modnet.modules import ModuleBank, RoutedLinear
 from modnet.config import (
+    HardConfig,
     MixtureOfExpertsConfig,
+    ModuleBankConfig,
     MultiHeadMLPConfig,
+    RoutedLinearConfig,
+    SoftConfig,
     SoftRoutedMLPConfig,
     TaskMLPConfig,
+    TopKConfig,
 )
+from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
+from modnet.modules import ModuleBank, RoutedLinear
 from modnet.networks import (
     MixtureOfExperts,
     MultiHeadMLP,
@@ -22,6 +24,7 @@ from modnet.networks import (
     TaskMLP,
     task_one_hot,
 )
+from modnet.routing import Hard, Routing, RoutingStrategy, Soft, TopK, make_routing
 
 __all__ = [
     "ConfigError",

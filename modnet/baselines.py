@@ -111,7 +111,8 @@ class MultiHeadMLP(nn.Module):
     ``[t, slots, h]`` tensor (``slots`` = most samples of one task in the batch)
     so every head runs in one batched product, with no loop over tasks. With a
     task-balanced batch there is no padding; with one task only, the padding
-    costs ``t`` times one head.
+    costs ``t`` times one head. The padded size depends on the data, so this
+    network does not trace under ``torch.compile(fullgraph=True)``.
 
     Args:
         in_features: state width (the trunk does not see the task).

@@ -24,17 +24,7 @@ from modnet.errors import ConfigError, mismatch
 __all__ = ["FrozenConfig"]
 
 
-class FrozenConfig(BaseModel):
-    """Base of every modnet config: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# --------------------------------------------------------------------------------------
-# Routing strategies (modnet.routing): Soft, Hard, TopK
-# --------------------------------------------------------------------------------------
-
-__all__ += ["HardConfig", "RoutingConfig", "SoftConfig", "TopKConfig", "config_error"]
+__all__ += ["config_error"]
 
 
 def config_error(where: str, exc: ValidationError) -> ConfigError:
@@ -65,8 +55,14 @@ def config_error(where: str, exc: ValidationError) -> ConfigError:
 _ERROR_WHERE: ContextVar[str | None] = ContextVar("_ERROR_WHERE", default=None)
 
 
-class _RoutingConfig(FrozenConfig):
-    """Shared behaviour: a bad setting raises ``ConfigError`` naming the argument."""
+class FrozenConfig(BaseModel):
+    """Base of every modnet config: immutable, unknown keys rejected.
+
+    A bad setting raises :class:`~modnet.errors.ConfigError` naming the argument, never a
+    bare pydantic ``ValidationError``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -84,6 +80,17 @@ class _RoutingConfig(FrozenConfig):
             return cls(**data)
         finally:
             _ERROR_WHERE.reset(token)
+
+
+# --------------------------------------------------------------------------------------
+# Routing strategies (modnet.routing): Soft, Hard, TopK
+# --------------------------------------------------------------------------------------
+
+__all__ += ["HardConfig", "RoutingConfig", "SoftConfig", "TopKConfig"]
+
+
+class _RoutingConfig(FrozenConfig):
+    """Shared validation of the routing configs."""
 
     @field_validator("temperature", check_fields=False)
     @classmethod

@@ -71,11 +71,15 @@ class EvalCSV:
             + [f"{row.returns[name]:.6g}" for name in self.task_names]
             + [f"{time.time():.3f}"]
         )
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        if new_file:
+            writer.writerow(self.columns)
+        writer.writerow(values)
         with open(self.path, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_file:
-                writer.writerow(self.columns)
-            writer.writerow(values)
+            # One write call per row (a few KB at most): a kill leaves whole rows, and
+            # drop_after removes a torn last row should one ever appear.
+            handle.write(text.getvalue())
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -83,8 +87,8 @@ class EvalCSV:
         """Remove rows newer than ``env_steps`` (atomic rewrite); returns how many went."""
         if not self.path.exists():
             return 0
-        rows = read_eval_csv(self.path)
-        kept = [row for row in rows if int(row["env_steps"]) <= env_steps]
+        rows = read_eval_csv(self.path, complete_only=False)
+        kept = [row for row in rows if _complete(row) and int(row["env_steps"]) <= env_steps]
         if len(kept) == len(rows):
             return 0
         buffer = io.StringIO()
@@ -95,9 +99,16 @@ class EvalCSV:
         return len(rows) - len(kept)
 
 
-def read_eval_csv(path: Path) -> list[dict[str, str]]:
+def _complete(row: dict[str, str | None]) -> bool:
+    """False for a row cut short (a field missing or empty), e.g. by a kill mid-write."""
+    return all(value not in (None, "") for value in row.values()) and None not in row
+
+
+def read_eval_csv(path: Path, *, complete_only: bool = True) -> list[dict[str, str]]:
+    """Rows of an eval CSV as dicts; a row torn by a kill is left out unless asked for."""
     with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle))
+    return [row for row in rows if _complete(row)] if complete_only else rows
 
 
 class EvalRecorder(BaseCallback):

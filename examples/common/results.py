@@ -14,7 +14,7 @@ import numpy as np
 from examples.common.eval_log import read_eval_csv
 from examples.common.run_dir import RunDir
 
-__all__ = ["RunResult", "group_runs", "load_run"]
+__all__ = ["RunResult", "group_runs", "load_run", "with_sibling_seeds"]
 
 
 class RunResult(NamedTuple):
@@ -76,3 +76,22 @@ def group_runs(runs: Iterable[RunResult]) -> dict[tuple[str, str, str], list[Run
     for run in runs:
         groups.setdefault(run.group, []).append(run)
     return {key: sorted(value, key=lambda r: r.seed) for key, value in groups.items()}
+
+
+def with_sibling_seeds(run: RunResult) -> list[RunResult]:
+    """``run`` and the other seeds of its setting in the same parent folder (seed order).
+
+    A sibling is a folder next to ``run.root`` holding a readable run of the same
+    benchmark, mode, method and tasks; unfinished or unreadable folders are skipped.
+    """
+    found = {run.seed: run}
+    for folder in sorted(run.root.parent.iterdir()):
+        if folder == run.root or not (folder / "eval.csv").exists():
+            continue
+        try:
+            other = load_run(folder)
+        except (OSError, ValueError, KeyError):
+            continue
+        if other.group == run.group and other.task_names == run.task_names:
+            found.setdefault(other.seed, other)
+    return [found[seed] for seed in sorted(found)]

@@ -63,3 +63,16 @@ def test_aggregate_finds_run_folders_below_a_sweep_folder_and_keeps_methods_apar
 def test_aggregate_without_runs_fails_clearly(tmp_path, capsys) -> None:
     assert aggregate_module.main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "paths must hold run folders with evaluations" in capsys.readouterr().err
+
+
+def test_a_run_finds_the_other_seeds_of_its_setting_next_to_it(tmp_path) -> None:
+    from examples.common.results import with_sibling_seeds
+
+    a = fake_run(tmp_path / "a", method="soft-deep", seed=3, curve=[(100, (0.0, 0.0))])
+    fake_run(tmp_path / "b", method="soft-deep", seed=1, curve=[(100, (1.0, 0.0))])
+    fake_run(tmp_path / "c", method="moe", seed=2, curve=[(100, (1.0, 1.0))])
+    (tmp_path / "d").mkdir()  # an unfinished run folder: skipped
+    (tmp_path / "d" / "eval.csv").write_text("env_steps\n")
+    seeds = with_sibling_seeds(load_run(a))
+    assert [run.seed for run in seeds] == [1, 3]
+    assert all(run.method == "soft-deep" for run in seeds)

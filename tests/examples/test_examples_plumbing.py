@@ -9,7 +9,6 @@ import pytest
 
 pytest.importorskip("modnet_sb3")
 
-from modnet_sb3 import MTSAC, PointReachEnv, make_point_reach_vec_env  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 from examples.common.atomic import atomic_open, atomic_write_text  # noqa: E402
@@ -21,6 +20,7 @@ from examples.common.subset import SubsetOneHot  # noqa: E402
 from examples.methods import matched_mlp_widths, method_spec  # noqa: E402
 from examples.paper_results import PAPER_TABLE_1, paper_success  # noqa: E402
 from examples.settings import METHODS  # noqa: E402
+from modnet_sb3 import MTSAC, PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path) -> None:
@@ -97,6 +97,10 @@ def test_eval_csv_appends_and_drops_rows_newer_than_a_checkpoint(tmp_path) -> No
     assert table.drop_after(200) == 1
     assert table.steps() == [100, 200]
     assert table.drop_after(200) == 0
+    with open(table.path, "a") as handle:  # a row torn by a kill mid-write
+        handle.write("300,0.5,3")
+    assert table.drop_after(250) == 1
+    assert table.steps() == [100, 200]
     with pytest.raises(ValueError, match=r"EvalCSV.append: tasks must be \['a', 'b'\]"):
         table.append(EvalRow(400, {"a": 1.0}, {"a": 1.0}))
 

@@ -128,3 +128,19 @@ def test_resume_reads_settings_back_and_allows_only_some_changes(tmp_path) -> No
         train_module.parse_settings(["--resume", str(run), "--method", "moe"])
     with pytest.raises(ConfigError, match=r"--resume: DIR must be a run folder"):
         train_module.parse_settings(["--resume", str(tmp_path / "nothing")])
+
+
+def test_docs_list_every_option_of_every_command() -> None:
+    from pathlib import Path
+
+    from examples import sweep
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "examples.md").read_text()
+    for name in TrainSettings.model_fields:
+        assert f"`--{name.replace('_', '-')}" in docs, name
+    for action in sweep.build_parser()._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                assert f"`{flag}" in docs or f"{flag}`" in docs or f", `{flag}" in docs, flag
+    for method in METHODS:
+        assert f"| `{method}` |" in docs

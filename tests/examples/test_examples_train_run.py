@@ -20,9 +20,8 @@ pytest.importorskip("metaworld")
 pytest.importorskip("modnet_metaworld")
 pytest.importorskip("modnet_sb3")
 
-from modnet_sb3 import MTSAC  # noqa: E402
-
 from examples.common.eval_log import read_eval_csv  # noqa: E402
+from modnet_sb3 import MTSAC  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +67,7 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
     assert record["schedule"]["batch_size"] == 16 and record["schedule"]["total_steps"] == 300
     assert record["task_names"] == ["reach-v3", "push-v3"]
     assert record["method"]["reweight"] == "inverse_alpha"
+    assert record["reward_function_version"] in ("v1", "v2")
     for package in (
         "python",
         "torch",
