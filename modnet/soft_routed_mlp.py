@@ -20,6 +20,7 @@ Two variants share one class:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -30,7 +31,7 @@ from modnet.config import SoftRoutedMLPConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.modules import ModuleBank
-from modnet.routing import RoutingStrategy, make_routing
+from modnet.routing import RoutingStrategy, Soft, make_routing
 from modnet.task_input import task_ids, task_one_hot
 
 __all__ = ["RoutingTrace", "SoftRoutedMLP", "Variant"]
@@ -109,7 +110,40 @@ def _bank_per_module(bank: ModuleBank, x: Tensor) -> Tensor:
     return torch.baddbmm(bank.bias.unsqueeze(1), x.transpose(0, 1), bank.weight).transpose(0, 1)
 
 
-_Traced = tuple[Tensor, list[Tensor], "Tensor | None", list[Tensor]]
+_Traced = tuple[Tensor, list[Tensor], "Tensor | None"]
+_Weigh = Callable[[Tensor], Tensor]
+
+
+def _softmax_weights(temperature: float) -> _Weigh:
+    if temperature == 1.0:
+        return lambda logits: torch.softmax(logits, dim=-1)
+    return lambda logits: torch.softmax(logits / temperature, dim=-1)
+
+
+def _weigher(route: RoutingStrategy, logits_like: Tensor, aux: list[Tensor] | None) -> _Weigh:
+    """``logits [..., n] -> weights [..., n]`` for one forward pass.
+
+    With ``aux=None`` (no trace requested) and plain :class:`Soft` routing on
+    float32/float64 outside autocast, this is the bare softmax: the strategy's own
+    call also builds the all-True mask, a zero aux loss and the ``Routing`` tuple and
+    re-checks the logits, about a third of the non-GEMM work of an acting step
+    (batch 10). The numbers are the same: ``Soft.route`` is this softmax.
+    """
+    if (
+        aux is None
+        and type(route) is Soft
+        and logits_like.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled(logits_like.device.type)
+    ):
+        return _softmax_weights(route.temperature)
+
+    def weigh(logits: Tensor) -> Tensor:
+        r = route(logits)
+        if aux is not None:
+            aux.append(r.aux_loss)
+        return r.weights
+
+    return weigh
 
 
 class SoftRoutedMLP(nn.Module):
@@ -276,12 +310,13 @@ class SoftRoutedMLP(nn.Module):
         where = f"{type(self).__name__}.forward"
         batch = self._check_x(x, where)
         h = self._embed_task(task, batch, where, x.dtype)
+        # The aux losses are collected only for the trace; acting never needs them.
+        aux: list[Tensor] | None = [] if return_routing else None
         if self.variant == "official":
-            out, layers, final, aux = self._forward_official(x, h)
+            out, layers, final = self._forward_official(x, h, aux)
         else:
-            out, layers, final, aux = self._forward_paper(x, h)
-        if return_routing:
-            # Summed only on request: acting never needs it.
+            out, layers, final = self._forward_paper(x, h, aux)
+        if aux is not None:
             return out, RoutingTrace(tuple(layers), final, torch.stack(aux).sum())
         return out
 
@@ -292,12 +327,25 @@ class SoftRoutedMLP(nn.Module):
             # For ids, W_h z is a row lookup: the same numbers as the one-hot
             # product (its other terms are exact zeros) without a K=t GEMM, whose
             # forward and backward cost a few percent of a training step.
+            if (
+                task.dtype in (torch.int64, torch.int32)
+                and task.dim() == 1
+                and task.shape[0] == batch
+                and not torch.compiler.is_compiling()
+            ):
+                # Well-formed ids: the lookup itself rejects an id out of range, so the
+                # range check (a reduction and two host syncs, a visible share of an
+                # acting step at batch 10) runs only to word the error.
+                try:
+                    return F.embedding(task, lin.weight.t()) + lin.bias
+                except IndexError:
+                    pass
             ids = task_ids(task, self.num_tasks, batch, where)
             return F.embedding(ids, lin.weight.t()) + lin.bias
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=dtype)
         return _dense(lin, z)
 
-    def _forward_official(self, x: Tensor, h: Tensor) -> _Traced:
+    def _forward_official(self, x: Tensor, h: Tensor, aux: list[Tensor] | None) -> _Traced:
         b, n, L = x.shape[0], self.num_modules, self.num_layers
         f = _dense(self.state_fc2, _relu_(_dense(self.state_fc1, x)))
         # The product uses the pre-activations f and h; the trunk reads its ReLU.
@@ -306,21 +354,20 @@ class SoftRoutedMLP(nn.Module):
         # Routing depends on (x, task) only, so the whole chain runs before the
         # base network. Head l >= 1 reads all earlier routing weights (not logits).
         # (Plain lists and zip instead of ModuleList indexing: cheaper per call.)
-        route = self.routing
+        weigh = _weigher(self.routing, e, aux)
         first, *later = self.logit_layers
-        r = route(_dense(first, F.relu(e)).view(b, n, n))
-        routes, aux = [r.weights], [r.aux_loss]
-        history = [r.weights.view(b, n * n)]
+        p = weigh(_dense(first, F.relu(e)).view(b, n, n))
+        routes = [p]
+        history = [p.view(b, n * n)]
         for i, (cond_layer, logit_layer) in enumerate(zip(self.cond_layers, later, strict=True)):
             cond = history[0] if len(history) == 1 else torch.cat(history, dim=-1)
             logits = _dense(logit_layer, _relu_(_dense(cond_layer, cond) * e))
             if i < L - 2:
-                r = route(logits.view(b, n, n))
-                history.append(r.weights.view(b, n * n))
+                p = weigh(logits.view(b, n, n))
+                history.append(p.view(b, n * n))
             else:  # the final n-vector
-                r = route(logits)
-            routes.append(r.weights)
-            aux.append(r.aux_loss)
+                p = weigh(logits)
+            routes.append(p)
 
         # Base network: bare linear modules, ReLU after the weighted sum. The
         # mixing "b j i, b i d -> b j d" is a torch.bmm whose result is contiguous,
@@ -331,23 +378,20 @@ class SoftRoutedMLP(nn.Module):
             out = _bank_per_module(bank, _relu_(torch.bmm(p, out)))
         final = torch.bmm(routes[-1].unsqueeze(1), out).squeeze(1)  # "b i, b i d -> b d"
         y = _dense(self.output, _relu_(final))  # type: ignore[arg-type]
-        return y, routes[:-1], routes[-1], aux
+        return y, routes[:-1], routes[-1]
 
-    def _forward_paper(self, x: Tensor, h: Tensor) -> _Traced:
+    def _forward_paper(self, x: Tensor, h: Tensor, aux: list[Tensor] | None) -> _Traced:
         b, n = x.shape[0], self.num_modules
         f = _dense(self.state_fc2, _relu_(_dense(self.state_fc1, x)))
         fh = f * h
-        route = self.routing
+        weigh = _weigher(self.routing, fh, aux)
         first, *later = self.logit_layers
         logits = _dense(first, F.relu(fh))
-        r = route(logits.view(b, n, n))
-        routes, aux = [r.weights], [r.aux_loss]
+        routes = [weigh(logits.view(b, n, n))]
         for cond_layer, logit_layer in zip(self.cond_layers, later, strict=True):
             # As printed: p^{l+1} = W_d relu((W_u p^l) ⊙ (f ⊙ h)), p^l the logits.
             logits = _dense(logit_layer, _relu_(_dense(cond_layer, logits) * fh))
-            r = route(logits.view(b, n, n))
-            routes.append(r.weights)
-            aux.append(r.aux_loss)
+            routes.append(weigh(logits.view(b, n, n)))
         # Layer 1 reads f itself; each module applies its ReLU before the mixing.
         first_bank, *banks = self.layers
         out = _relu_(_bank_shared(first_bank, f))
@@ -356,7 +400,7 @@ class SoftRoutedMLP(nn.Module):
         head: ModuleBank = self.output  # type: ignore[assignment]
         # Σ_j W_j g_j: one head per module, summed (biases summed too).
         y = torch.einsum("bjd,jdo->bo", out, head.weight) + head.bias.sum(0)
-        return y, routes, None, aux
+        return y, routes, None
 
     def extra_repr(self) -> str:
         return (

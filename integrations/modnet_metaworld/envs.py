@@ -94,7 +94,7 @@ def make_env(
 ) -> VecEnv:
     """MT10 or MT50 as an SB3 VecEnv: column ``i`` is task ``i`` in Meta-World's order.
 
-    Observations are ``[N, 39 + T]`` float64: Meta-World's 39 state entries (goal
+    Observations are ``[N, 39 + T]`` float32: Meta-World's 39 state entries (goal
     visible in 36:39) then the task one-hot over the benchmark's ``T`` tasks. ``N`` is
     the number of columns (``T``, or ``len(tasks)``); with a subset the one-hot keeps
     width ``T`` and each task's benchmark position, so a model trained on the whole

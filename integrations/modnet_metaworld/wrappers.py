@@ -190,6 +190,10 @@ class EpisodeWrapper(gym.Wrapper):
 class TaskOneHot(gym.ObservationWrapper):
     """Appends the task one-hot as the last ``num_tasks`` entries: ``[39] -> [39 + T]``.
 
+    Observations leave as float32 (Meta-World computes float64): the networks are
+    float32, and a float64 replay buffer would take twice the memory (about 10 GB at the
+    paper's MT50 replay size).
+
     The declared bounds of the goal entries (36:39) are Meta-World's ``0..0`` before
     ``set_task`` and a goal box after it; neither holds for every goal, so they are
     declared unbounded here and must never be used to clip or normalise.
@@ -201,13 +205,13 @@ class TaskOneHot(gym.ObservationWrapper):
         low = np.asarray(base.sawyer_observation_space.low, dtype=np.float64).copy()
         high = np.asarray(base.sawyer_observation_space.high, dtype=np.float64).copy()
         low[-3:], high[-3:] = -np.inf, np.inf
-        self.one_hot = np.zeros(num_tasks, dtype=np.float64)
+        self.one_hot = np.zeros(num_tasks, dtype=np.float32)
         self.one_hot[task_index] = 1.0
         self.observation_space = gym.spaces.Box(
             low=np.concatenate([low, np.zeros(num_tasks)]),
             high=np.concatenate([high, np.ones(num_tasks)]),
-            dtype=np.float64,
+            dtype=np.float32,
         )
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(observation, dtype=np.float64), self.one_hot])
+        return np.concatenate([np.asarray(observation, dtype=np.float32), self.one_hot])

@@ -20,7 +20,7 @@ class Float32:
     """Feeds the expert float32 observations and returns float64 actions, as Meta-World's side does.
 
     ``gym.make_vec("Meta-World/MT10", use_one_hot=True)`` declares a float32 Box, so
-    its observations are float32 (``make_env`` keeps Meta-World's float64), and
+    its observations are float32 (as are ``make_env``'s), and
     ``MetaWorldAgent`` hands float64 actions to the env (the env scales float32 actions
     in float32). Rounding the same way on both sides gives identical trajectories.
     """

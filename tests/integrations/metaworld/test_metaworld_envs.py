@@ -43,7 +43,7 @@ def test_shapes_one_hot_and_task_order(mt10_fixed: VecEnv) -> None:
     assert env.action_space.shape == (4,)
     obs = env.reset()
     assert obs.shape == (10, 49)
-    assert obs.dtype == np.float64
+    assert obs.dtype == np.float32
     # One-hot last, column i is task i of Meta-World's order.
     np.testing.assert_array_equal(obs[:, 39:], np.eye(10))
     assert env.get_attr("mw_task_name") == task_names("MT10")
