@@ -105,6 +105,7 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             reweight=spec.reweight,
             max_grad_norm=schedule.max_grad_norm,
             task_names=names,
+            warmup_actions="policy",  # the authors' warm-up: the untrained policy acts
             seed=settings.seed,
             device=settings.device,
         )

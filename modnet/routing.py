@@ -139,7 +139,7 @@ def _zero(logits: Tensor) -> Tensor:
 
 def _one_hot(index: Tensor, like: Tensor) -> Tensor:
     """``[...]`` int64 -> ``[..., n]`` with exactly one 1.0 per row, dtype of ``like``."""
-    return torch.zeros_like(like).scatter_(-1, index.unsqueeze(-1), 1.0)
+    return torch.zeros_like(like).scatter(-1, index.unsqueeze(-1), 1.0)
 
 
 def _straight_through(hard: Tensor, soft: Tensor) -> Tensor:
@@ -284,7 +284,7 @@ class TopK(RoutingStrategy):
             weights, mask = probs, torch.ones_like(logits, dtype=torch.bool)
         else:
             top, index = scores.topk(self.k, dim=-1)
-            mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, index, True)
+            mask = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, index, True)
             if self.renormalize:
                 # softmax over the selected logits only: gather -> softmax -> scatter, so
                 # unselected logits get exactly zero gradient.

@@ -52,6 +52,7 @@ from modnet_sb3.policies import (
 __all__ = ["MTSAC", "REWEIGHTS", "task_loss_weights", "temperature_loss"]
 
 REWEIGHTS = ("inverse_alpha", "paper", "none")
+WARMUP_ACTIONS = ("uniform", "policy")
 
 
 def task_loss_weights(log_alpha: torch.Tensor, reweight: str) -> torch.Tensor:
@@ -106,6 +107,10 @@ class MTSAC(SAC):
         max_grad_norm: clip each network's gradient norm to this (``None``: no clipping).
         task_names: names for the per-task log keys (``train/ent_coef/<name>``);
             default: the task indices.
+        warmup_actions: how actions are chosen before ``learning_starts``: ``"uniform"``
+            (SB3's default, uniform over the action box) or ``"policy"`` (the untrained
+            stochastic policy, as in the authors' schedule). Updates wait for
+            ``learning_starts`` either way.
 
     ``ent_coef="auto"`` (or ``"auto_<init>"``) learns the temperature vector; a float
     fixes every task's temperature. ``use_sde`` is not supported.
@@ -153,10 +158,20 @@ class MTSAC(SAC):
         reweight: str = "inverse_alpha",
         max_grad_norm: float | None = 1.0,
         task_names: list[str] | None = None,
+        warmup_actions: str = "uniform",
     ) -> None:
         if reweight not in REWEIGHTS:
             raise ConfigError(
                 mismatch("MTSAC", "reweight", f"be one of {list(REWEIGHTS)}", repr(reweight))
+            )
+        if warmup_actions not in WARMUP_ACTIONS:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "warmup_actions",
+                    f"be one of {list(WARMUP_ACTIONS)}",
+                    repr(warmup_actions),
+                )
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ConfigError(
@@ -181,6 +196,7 @@ class MTSAC(SAC):
         self.num_tasks = num_tasks
         self.reweight = reweight
         self.max_grad_norm = max_grad_norm
+        self.warmup_actions = warmup_actions
         self.task_names = list(task_names) if task_names is not None else None
         self._diagnostic_obs: torch.Tensor | None = None
         super().__init__(
@@ -293,6 +309,16 @@ class MTSAC(SAC):
         return [*super()._excluded_save_params(), "_diagnostic_obs"]
 
     # ------------------------------------------------------------------ helpers
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.warmup_actions == "policy":
+            # SB3 samples uniformly while num_timesteps < learning_starts; the authors
+            # collect their warm-up with the untrained policy instead. Only the action
+            # choice changes: `learn` still holds updates back until learning_starts.
+            learning_starts = 0
+        return super()._sample_action(learning_starts, action_noise, n_envs)
+
     def temperatures(self) -> torch.Tensor:
         """The current per-task temperatures ``α`` ``[T]``."""
         if self.log_ent_coef is not None:

@@ -256,6 +256,7 @@ class _DiscreteActions(gym.Env):
             r"num_tasks must equal policy_kwargs\['num_tasks'\] = 3, got 2",
         ),
         ({"task_names": ["a", "b"]}, r"task_names must hold 3 names, got 2"),
+        ({"warmup_actions": "random"}, r"warmup_actions must be one of \['uniform', 'policy'\]"),
         ({"policy_kwargs": {**SMALL_SOFT, "routing": "dense"}}, r"routing must be one of"),
     ],
 )
@@ -316,3 +317,16 @@ def test_one_update_matches_the_multi_task_sac_equations() -> None:
     assert logged["train/critic_loss"] == pytest.approx(expected.item(), rel=1e-5)
     for t in range(T):
         assert logged[f"train/ent_coef/{t}"] == pytest.approx(log_alpha[t].exp().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("warmup_actions", ["uniform", "policy"])
+def test_warmup_actions_come_from_the_chosen_source(warmup_actions, monkeypatch) -> None:
+    """Before learning_starts, "policy" acts with the (untrained) policy, "uniform" samples the box."""
+    model = _model(learning_starts=1_000, warmup_actions=warmup_actions)
+    fixed = np.full((T, 2), 0.25, dtype=np.float32)
+    monkeypatch.setattr(model, "predict", lambda obs, **kwargs: (fixed, None))
+    model.learn(5 * T)
+    actions = model.replay_buffer.actions[: model.replay_buffer.pos].reshape(-1, 2)
+    from_policy = np.allclose(actions, 0.25 / np.abs(model.action_space.high))
+    assert from_policy == (warmup_actions == "policy")
+    assert model.num_timesteps < model.learning_starts  # no update could have run
