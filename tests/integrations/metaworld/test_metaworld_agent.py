@@ -10,10 +10,10 @@ pytest.importorskip("metaworld")
 import gymnasium as gym  # noqa: E402
 from metaworld.evaluation import evaluation  # noqa: E402
 from metaworld.wrappers import PseudoRandomTaskSelectWrapper  # noqa: E402
-from modnet_metaworld import MetaWorldAgent, ScriptedExpert, evaluate  # noqa: E402
-from modnet_metaworld.benchmarks import benchmark_goals  # noqa: E402
 
 from modnet.errors import ConfigError  # noqa: E402
+from modnet_metaworld import MetaWorldAgent, ScriptedExpert, evaluate  # noqa: E402
+from modnet_metaworld.benchmarks import benchmark_goals  # noqa: E402
 
 
 class Float32:

@@ -8,6 +8,8 @@ pytest.importorskip("metaworld")
 
 import metaworld  # noqa: E402
 from metaworld.sawyer_xyz_env import SawyerXYZEnv  # noqa: E402
+
+from modnet.errors import ConfigError  # noqa: E402
 from modnet_metaworld import (  # noqa: E402
     GOALS_PER_TASK,
     METAWORLD_HORIZON,
@@ -17,8 +19,6 @@ from modnet_metaworld import (  # noqa: E402
     task_names,
 )
 from modnet_metaworld.benchmarks import column_seed, resolve_tasks  # noqa: E402
-
-from modnet.errors import ConfigError  # noqa: E402
 
 # Meta-World's MT10, as listed in its documentation and in REFERENCE.md.
 MT10_ORDER = [

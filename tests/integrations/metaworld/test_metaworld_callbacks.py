@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("metaworld")
 
-from modnet_metaworld import MetaWorldEvalCallback, make_env  # noqa: E402
 from stable_baselines3 import SAC  # noqa: E402
 from stable_baselines3.common.logger import KVWriter, Logger  # noqa: E402
 
 from modnet.errors import ConfigError  # noqa: E402
+from modnet_metaworld import MetaWorldEvalCallback, make_env  # noqa: E402
 
 TWO = ["reach-v3", "push-v3"]
 

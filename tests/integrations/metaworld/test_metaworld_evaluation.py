@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("metaworld")
 
-from modnet_metaworld import EvaluationResult, ScriptedExpert, evaluate, make_env, task_names  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 
 from modnet.errors import ConfigError, ShapeError  # noqa: E402
+from modnet_metaworld import EvaluationResult, ScriptedExpert, evaluate, make_env, task_names  # noqa: E402
 
 GOAL = slice(36, 39)
 TWO = ["reach-v3", "drawer-close-v3"]

@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("metaworld")
 
 from metaworld.policies import ENV_POLICY_MAP  # noqa: E402
-from modnet_metaworld import ScriptedExpert, task_names  # noqa: E402
 
 from modnet.errors import ConfigError, ShapeError  # noqa: E402
+from modnet_metaworld import ScriptedExpert, task_names  # noqa: E402
 
 
 def _obs(tasks: list[int], num_tasks: int = 10) -> np.ndarray:

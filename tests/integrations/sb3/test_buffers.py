@@ -8,10 +8,10 @@ pytest.importorskip("stable_baselines3")
 
 import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
-from modnet_sb3.buffers import TaskBalancedReplayBuffer  # noqa: E402
 from stable_baselines3.common.buffers import ReplayBuffer  # noqa: E402
 
 from modnet.errors import ConfigError, ShapeError  # noqa: E402
+from modnet_sb3.buffers import TaskBalancedReplayBuffer  # noqa: E402
 
 T, S, A = 4, 3, 2
 OBS_SPACE = spaces.Box(-np.inf, np.inf, shape=(S + T,), dtype=np.float32)

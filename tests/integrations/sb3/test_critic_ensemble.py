@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 import torch  # noqa: E402
-from modnet_sb3.critic_ensemble import ModuleEnsemble, clip_grad_norm_per_member_  # noqa: E402
 from torch import nn  # noqa: E402
 
 from modnet import SoftRoutedMLP  # noqa: E402
 from modnet.errors import ConfigError  # noqa: E402
+from modnet_sb3.critic_ensemble import ModuleEnsemble, clip_grad_norm_per_member_  # noqa: E402
 
 SMALL_SOFT = {"hidden_features": 16, "routing_features": 16, "module_features": 16}
 

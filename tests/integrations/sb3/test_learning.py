@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 import numpy as np  # noqa: E402
+
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer, make_point_reach_vec_env  # noqa: E402
 
 T = 3

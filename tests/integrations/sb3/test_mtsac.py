@@ -10,11 +10,16 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 import gymnasium as gym  # noqa: E402
-import modnet_sb3.mtsac as mtsac_module  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from gymnasium import spaces  # noqa: E402
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback  # noqa: E402
+from stable_baselines3.common.logger import configure  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
+
+import modnet_sb3.mtsac as mtsac_module  # noqa: E402
+from modnet.errors import ConfigError, ShapeError  # noqa: E402
 from modnet_sb3 import (  # noqa: E402
     MTSAC,
     MixtureOfExpertsPolicy,
@@ -25,11 +30,6 @@ from modnet_sb3 import (  # noqa: E402
     task_loss_weights,
     temperature_loss,
 )
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback  # noqa: E402
-from stable_baselines3.common.logger import configure  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
-
-from modnet.errors import ConfigError, ShapeError  # noqa: E402
 
 SMALL_SOFT = {"hidden_features": 16, "routing_features": 16, "module_features": 16}
 T = 3

@@ -10,6 +10,11 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from gymnasium import spaces  # noqa: E402
+from stable_baselines3 import SAC  # noqa: E402
+
+from modnet import MixtureOfExperts, MultiHeadMLP, Soft, SoftRoutedMLP  # noqa: E402
+from modnet.errors import ConfigError  # noqa: E402
+from modnet.reference import LoopSoftRoutedMLP  # noqa: E402
 from modnet_sb3 import (  # noqa: E402
     MixtureOfExpertsPolicy,
     MultiHeadPolicy,
@@ -17,11 +22,6 @@ from modnet_sb3 import (  # noqa: E402
     make_point_reach_vec_env,
     make_random_state_vec_env,
 )
-from stable_baselines3 import SAC  # noqa: E402
-
-from modnet import MixtureOfExperts, MultiHeadMLP, Soft, SoftRoutedMLP  # noqa: E402
-from modnet.errors import ConfigError  # noqa: E402
-from modnet.reference import LoopSoftRoutedMLP  # noqa: E402
 
 SMALL_SOFT = {"hidden_features": 16, "routing_features": 16, "module_features": 16}
 T, S, A = 3, 2, 2

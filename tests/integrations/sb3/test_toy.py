@@ -7,13 +7,13 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 import numpy as np  # noqa: E402
+
+from modnet.errors import ConfigError  # noqa: E402
 from modnet_sb3.toy import (  # noqa: E402
     PointReachEnv,
     make_point_reach_vec_env,
     make_random_state_vec_env,
 )
-
-from modnet.errors import ConfigError  # noqa: E402
 
 
 def test_observation_layout_one_hot_last() -> None:
