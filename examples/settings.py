@@ -25,10 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from modnet.config import FrozenConfig
-from modnet.errors import ConfigError
 
 __all__ = [
     "BENCHMARK_SIZES",
@@ -214,23 +213,10 @@ def resolve_schedule(settings: TrainSettings) -> Schedule:
 
 
 def validate_settings(values: dict) -> TrainSettings:
-    """Build ``TrainSettings`` from a dict, turning pydantic's errors into one ``ConfigError``.
+    """Build ``TrainSettings`` from a dict; a bad value raises one ``ConfigError``.
 
     The message names each bad field, what it allows and what it got, e.g.
-    ``TrainSettings: method must be one of 'soft-shallow', ..., got 'soft'``.
+    ``TrainSettings: method must be one of 'soft-shallow', ..., got 'soft'`` (worded by
+    :class:`modnet.config.FrozenConfig`).
     """
-    try:
-        return TrainSettings(**values)
-    except ValidationError as error:
-        lines = []
-        for item in error.errors():
-            field = ".".join(str(part) for part in item["loc"]) or "settings"
-            if item["type"] == "literal_error":
-                expected = f"be one of {item['ctx']['expected']}"
-            elif item["type"] == "extra_forbidden":
-                allowed = ", ".join(TrainSettings.model_fields)
-                expected = f"be a known setting ({allowed})"
-            else:
-                expected = f"satisfy: {item['msg'].removeprefix('Value error, ')}"
-            lines.append(f"TrainSettings: {field} must {expected}, got {item.get('input')!r}")
-        raise ConfigError("\n".join(lines)) from None
+    return TrainSettings(**values)

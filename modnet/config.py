@@ -6,6 +6,7 @@ Layers take plain keyword arguments and also build from these with ``from_config
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
@@ -27,18 +28,25 @@ __all__ = ["FrozenConfig"]
 __all__ += ["config_error"]
 
 
-def config_error(where: str, exc: ValidationError) -> ConfigError:
+def config_error(
+    where: str, exc: ValidationError, known: Iterable[str] | None = None
+) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into one ``ConfigError`` worded by ``mismatch``.
 
     ``where`` names the class the user called (``"Soft"``, ``"TopKConfig"``), so the message
-    reads ``"Soft: temperature must be greater than 0, got 0.0"``.
+    reads ``"Soft: temperature must be greater than 0, got 0.0"``. ``known`` lists the
+    accepted argument names, quoted when an unknown one is given.
     """
     parts: list[str] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"])
         if err["type"] == "extra_forbidden":
-            parts.append(f"{where}: unknown argument {loc!r} (got {err.get('input')!r})")
+            hint = f"; known arguments: {', '.join(known)}" if known is not None else ""
+            parts.append(f"{where}: unknown argument {loc!r} (got {err.get('input')!r}){hint}")
+        elif err["type"] == "literal_error":
+            expected = f"be one of {err['ctx']['expected']}"
+            parts.append(mismatch(where, loc, expected, repr(err.get("input"))))
         elif err["type"] == "missing":
             parts.append(f"{where}: missing required argument {loc!r}")
         elif not loc:
@@ -68,7 +76,8 @@ class FrozenConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise config_error(_ERROR_WHERE.get() or type(self).__name__, exc) from None
+            where = _ERROR_WHERE.get() or type(self).__name__
+            raise config_error(where, exc, known=type(self).model_fields) from None
 
     @classmethod
     def validated(cls, where: str, **data: Any) -> Self:

@@ -20,7 +20,7 @@ Two variants share one class:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -401,6 +401,92 @@ class SoftRoutedMLP(nn.Module):
         # Σ_j W_j g_j: one head per module, summed (biases summed too).
         y = torch.einsum("bjd,jdo->bo", out, head.weight) + head.bias.sum(0)
         return y, routes, None
+
+    # --------------------------------------------------------------- ensembles
+    @property
+    def supports_ensemble_forward(self) -> bool:
+        """Whether :meth:`ensemble_forward` runs natively (``variant="official"``)."""
+        return self.variant == "official"
+
+    def ensemble_forward(self, params: Mapping[str, Tensor], x: Tensor, task: Tensor) -> Tensor:
+        """K networks of this architecture at once, from stacked parameters.
+
+        The same function as ``torch.stack([net_k(x, task) for k in range(K)])`` for K
+        networks whose parameters are stacked along a new leading axis
+        (``torch.func.stack_module_state`` order and names, e.g. ``params["state_fc1.weight"]``
+        ``[k, hidden, in]``). SAC's twin critics use it (``modnet_sb3``'s
+        ``ModuleEnsemble``): ``torch.func.vmap`` over ``forward`` turns every ``F.linear``
+        into a ``bmm`` plus a separate bias add and every shared-input layer into a
+        ``bmm`` over an expanded input; here each dense layer is one fused GEMM with its
+        bias (``addmm`` for the shared input, ``baddbmm`` for per-member inputs). Only
+        ``self``'s settings are read, not its parameters, so ``self`` may live on the
+        meta device. ``variant="official"`` only (see :attr:`supports_ensemble_forward`).
+
+        Args:
+            params: stacked parameters ``[k, ...]`` named as in ``self.named_parameters()``.
+            x: ``[b, in_features]`` states, shared by the K networks.
+            task: int64 ids ``[b]`` or a float one-hot ``[b, t]``.
+
+        Returns:
+            ``[k, b, out_features]``.
+        """
+        where = f"{type(self).__name__}.ensemble_forward"
+        if not self.supports_ensemble_forward:
+            raise ConfigError(
+                mismatch(where, "variant", "be 'official' (use torch.func.vmap)", self.variant)
+            )
+        batch = self._check_x(x, where)
+        n, L, T = self.num_modules, self.num_layers, self.num_tasks
+        k = params["state_fc1.weight"].shape[0]
+
+        def shared(name: str, inp: Tensor) -> Tensor:
+            # "b i, k o i -> k b o" as one [b, i] @ [i, k*o] GEMM with its bias.
+            w, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            o = w.shape[1]
+            out = torch.addmm(bias.reshape(k * o), inp, w.reshape(k * o, -1).t())
+            return out.view(inp.shape[0], k, o).transpose(0, 1)
+
+        def dense(name: str, inp: Tensor) -> Tensor:
+            # "k b i, k o i -> k b o", bias fused.
+            w, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            return torch.baddbmm(bias.unsqueeze(1), inp, w.transpose(1, 2))
+
+        if isinstance(task, Tensor) and not task.is_floating_point():
+            ids = task_ids(task, T, batch, where)
+            table = params["task_embedding.weight"].permute(2, 0, 1).reshape(T, -1)  # [t, k*h]
+            h = F.embedding(ids, table).view(batch, k, -1).transpose(0, 1)
+            h = h + params["task_embedding.bias"].unsqueeze(1)
+        else:
+            h = shared("task_embedding", task_one_hot(task, T, batch, where, dtype=x.dtype))
+        f = dense("state_fc2", _relu_(shared("state_fc1", x)))
+        e = dense("trunk_fc2", _relu_(dense("trunk_fc1", _relu_(f * h))))
+
+        weigh = _weigher(self.routing, e, None)
+        p = weigh(dense("logit_layers.0", F.relu(e)).view(k, batch, n, n))
+        routes, history = [p], [p.view(k, batch, n * n)]
+        for i in range(L - 1):
+            cond = history[0] if len(history) == 1 else torch.cat(history, dim=-1)
+            logits = dense(f"logit_layers.{i + 1}", _relu_(dense(f"cond_layers.{i}", cond) * e))
+            if i < L - 2:
+                p = weigh(logits.view(k, batch, n, n))
+                history.append(p.view(k, batch, n * n))
+            else:  # the final n-vector
+                p = weigh(logits)
+            routes.append(p)
+
+        # Base network, activations [k, b, n, d]: the mixings are one bmm over k*b
+        # samples; each bank is one bmm over k*n modules on a module-major copy.
+        w0, b0 = params["layers.0.weight"], params["layers.0.bias"]  # [k, n, h, d], [k, n, d]
+        d = w0.shape[-1]
+        wide = w0.permute(0, 2, 1, 3).reshape(k, w0.shape[2], n * d)
+        out = torch.baddbmm(b0.reshape(k, 1, n * d), F.relu(f), wide).view(k, batch, n, d)
+        for layer, p in enumerate(routes[:-1], start=1):
+            mixed = _relu_(torch.matmul(p, out)).transpose(1, 2).reshape(k * n, batch, d)
+            w, bias = params[f"layers.{layer}.weight"], params[f"layers.{layer}.bias"]
+            out = torch.baddbmm(bias.reshape(k * n, 1, d), mixed, w.reshape(k * n, d, d))
+            out = out.view(k, n, batch, d).transpose(1, 2).contiguous()
+        final = torch.matmul(routes[-1].unsqueeze(-2), out).squeeze(-2)  # "k b i, k b i d -> k b d"
+        return dense("output", _relu_(final))
 
     def extra_repr(self) -> str:
         return (

@@ -1,10 +1,13 @@
-"""Run K networks of one architecture as one: stacked parameters and ``torch.func.vmap``.
+"""Run K networks of one architecture as one: stacked parameters, one batched call.
 
 SAC's twin critics are independent networks (each with its own routing, as in the
 paper) that always see the same input. Calling them one after the other costs K
 passes of small kernels; stacking their parameters along a leading ensemble axis and
 mapping one functional forward over that axis turns every ``[B, i] @ [i, o]`` product
-into one batched ``[K, B, i] @ [K, i, o]`` product.
+into one batched ``[K, B, i] @ [K, i, o]`` product. A network that offers a native
+ensemble axis (``supports_ensemble_forward`` and ``ensemble_forward(params, *args)``,
+as :class:`modnet.SoftRoutedMLP` does) is called through it instead of ``vmap``, so each
+layer stays one GEMM with its bias fused.
 
 The stacked tensors are the trainable leaves (``ensemble.parameters()`` yields one
 ``[K, ...]`` tensor per member parameter), so an optimiser, ``polyak_update`` and
@@ -83,6 +86,17 @@ class ModuleEnsemble(nn.Module):
         """
         params, buffers = self._stacked()
         base = self._base
+        if (
+            not buffers
+            and not kwargs
+            and len(args) == 2
+            and getattr(base, "supports_ensemble_forward", False)
+        ):
+            # A network with a native ensemble axis (SoftRoutedMLP): one fused GEMM
+            # with its bias per layer. Under vmap each F.linear becomes a bmm plus a
+            # separate bias add, which on the CPU made the twin critics ~10% slower
+            # than running them one after the other (docs/benchmarks/sb3.md).
+            return base.ensemble_forward(params, *args)
 
         def run(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> Any:
             return functional_call(base, (p, b), args, kwargs)

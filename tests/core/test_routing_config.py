@@ -43,7 +43,7 @@ def test_non_positive_or_non_finite_temperature_is_refused(build, where, tempera
     [
         (
             lambda: Hard(estimator="reinforce"),
-            r"Hard: estimator must be 'straight_through' or 'gumbel', got 'reinforce'",
+            r"Hard: estimator must be one of 'straight_through' or 'gumbel', got 'reinforce'",
         ),
         (lambda: TopK(0), r"TopK: k must be greater than or equal to 1, got 0"),
         (lambda: TopK(2.5), r"TopK: k must be a valid integer, got 2\.5"),
