@@ -3,6 +3,8 @@
 Run:  python benchmarks/bench_networks.py            (about 2-3 minutes)
       python benchmarks/bench_networks.py --quick    (fewer repeats)
 
+      python benchmarks/bench_networks.py --floor    (also time SoftRoutedMLP's GEMMs alone)
+
 Exits 1 if a target is missed. Results and their analysis: docs/benchmarks/networks.md.
 
 Two measurements, for the paper's Shallow (L=2, n=2, d=256) and Deep (L=4, n=4,
@@ -76,6 +78,43 @@ def interleaved(
     return times
 
 
+def gemm_floor(net: SoftRoutedMLP, batch: int, train: bool) -> Callable[[], None]:
+    """Only the GEMMs of one SoftRoutedMLP step, on stand-in inputs of the right shapes.
+
+    The lower bound that no rearrangement of the elementwise work can beat: the
+    forward product of every dense layer and bank (plus, for ``train``, the two
+    backward products of each), with the network's own weights. Official variant.
+    """
+    dense = [net.state_fc1, net.state_fc2, net.trunk_fc1, net.trunk_fc2]
+    dense += [*net.logit_layers, *net.cond_layers, net.output]  # type: ignore[list-item]
+    ins = [torch.randn(batch, layer.in_features) for layer in dense]
+    grads = [torch.randn(batch, layer.out_features) for layer in dense]
+    first, *banks = (b.weight.detach() for b in net.layers)
+    wide = first.permute(1, 0, 2).reshape(first.shape[1], -1).contiguous()
+    x0, g0 = torch.randn(batch, wide.shape[0]), torch.randn(batch, wide.shape[1])
+    bank_in = [torch.randn(w.shape[0], batch, w.shape[1]) for w in banks]
+    bank_grad = [torch.randn(w.shape[0], batch, w.shape[2]) for w in banks]
+
+    def step() -> None:
+        with torch.no_grad():
+            for layer, x, g in zip(dense, ins, grads, strict=True):
+                nn.functional.linear(x, layer.weight, layer.bias)
+                if train:
+                    torch.mm(g, layer.weight)
+                    torch.mm(g.t(), x)
+            torch.mm(x0, wide)
+            if train:
+                torch.mm(g0, wide.t())
+                torch.mm(x0.t(), g0)
+            for w, x, g in zip(banks, bank_in, bank_grad, strict=True):
+                torch.bmm(x, w)
+                if train:
+                    torch.bmm(g, w.transpose(1, 2))
+                    torch.bmm(x.transpose(1, 2), g)
+
+    return step
+
+
 def ratio(times: dict[str, list[float]], num: str, den: str) -> float:
     return statistics.median(a / b for a, b in zip(times[num], times[den], strict=True))
 
@@ -103,6 +142,12 @@ def main() -> None:
         "other load is not counted); wall: elapsed time",
     )
     parser.add_argument("--quick", action="store_true", help="3 rounds of shorter runs")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time SoftRoutedMLP's GEMMs alone (forward and backward products), "
+        "the bound that removing elementwise work cannot beat",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.clock == "process" and args.threads != 1:
@@ -137,18 +182,21 @@ def main() -> None:
 
             return step
 
-        t = interleaved(
-            {"soft": train(net, x, task), "mlp": train(mlp, xz), "loop": train(loop, x, task)},
-            rounds,
-            min_time,
-            clock,
-        )
+        fns = {"soft": train(net, x, task), "mlp": train(mlp, xz), "loop": train(loop, x, task)}
+        if args.floor:
+            fns["gemms"] = gemm_floor(net, big, train=True)
+        t = interleaved(fns, rounds, min_time, clock)
         r_mlp = ratio(t, "soft", "mlp")
         r_loop = ratio(t, "soft", "loop")
         med = {k: statistics.median(v) * 1e3 for k, v in t.items()}
         print(
             f"  train B={big}: soft {med['soft']:.1f} ms, mlp {med['mlp']:.1f} ms, loop {med['loop']:.1f} ms"
         )
+        if args.floor:
+            print(
+                f"    SoftRoutedMLP's GEMMs alone {med['gemms']:.1f} ms = "
+                f"{ratio(t, 'gemms', 'mlp'):.3f} x plain MLP's whole step"
+            )
         print(f"    soft / plain MLP = {r_mlp:.3f}  (target <= 1.20)  {verdict(r_mlp <= 1.20)}")
         print(f"    soft / loop      = {r_loop:.3f}  (target <  1.00)  {verdict(r_loop < 1.0)}")
         results += [r_mlp <= 1.20, r_loop < 1.0]
@@ -165,10 +213,18 @@ def main() -> None:
 
             return step
 
-        t = interleaved({"soft": act(net), "loop": act(loop)}, rounds, min_time / 2, clock)
+        fns = {"soft": act(net), "loop": act(loop)}
+        if args.floor:
+            fns["gemms"] = gemm_floor(net, small, train=False)
+        t = interleaved(fns, rounds, min_time / 2, clock)
         speedup = ratio(t, "loop", "soft")
         med = {k: statistics.median(v) * 1e6 for k, v in t.items()}
         print(f"  act B={small}: soft {med['soft']:.0f} us, loop {med['loop']:.0f} us")
+        if args.floor:
+            print(
+                f"    SoftRoutedMLP's GEMMs alone {med['gemms']:.0f} us; a {act_target} x speed-up "
+                f"needs soft <= {med['loop'] / act_target:.0f} us"
+            )
         print(
             f"    loop / soft = {speedup:.2f}x faster  (target >= {act_target})  {verdict(speedup >= act_target)}"
         )

@@ -4,9 +4,10 @@ Compares, in one run:
 
 (a) SB3 ``SAC`` + ``MlpPolicy``, ``net_arch`` chosen so that each network's parameter
     count matches SoftModular Shallow's within 5% (the counts are printed);
-(b) ``MTSAC`` + ``SoftModularPolicy`` (Shallow), critics evaluated together (vmap);
+(b) ``MTSAC`` + ``SoftModularPolicy`` (Shallow), critics evaluated together (stacked
+    parameters, ``SoftRoutedMLP.ensemble_forward``);
 (c) the same with ``modnet.reference.LoopSoftRoutedMLP`` (a Python loop over modules,
-    the way the authors' code is written);
+    the way the authors' code is written; its critics go through ``vmap``);
 plus two extra rows for context: (b') SoftModular with the critics run one after the other,
 and (c') the loop network with the critics run one after the other (the authors' layout).
 
@@ -29,11 +30,11 @@ import time
 from collections.abc import Callable
 
 import torch
-from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer, make_random_state_vec_env
 from stable_baselines3 import SAC
 
 from modnet import SoftRoutedMLP
 from modnet.reference import LoopSoftRoutedMLP
+from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer, make_random_state_vec_env
 
 NUM_TASKS, STATE_DIM, ACTION_DIM, BATCH = 10, 39, 4, 1280
 
@@ -153,7 +154,7 @@ def main() -> None:
         print(f"({k}) predict at batch {NUM_TASKS}: {per_call:.3f} ms per call")
     b_seq, c_seq = med["b'"], med["c'"]
     print(
-        f"b/b' (vmap vs sequential critics) = {med['b'] / b_seq:.3f}; "
+        f"b/b' (critics together vs one after the other) = {med['b'] / b_seq:.3f}; "
         f"b/c' (vs the authors' layout) = {med['b'] / c_seq:.3f}"
     )
 

@@ -83,7 +83,9 @@ def _dense(layer: nn.Module, x: Tensor) -> Tensor:
 def _relu_(x: Tensor) -> Tensor:
     # In place: every caller passes a fresh temporary whose producer (addmm,
     # bmm, mul) does not keep its output for backward, so autograd allows it
-    # and one allocation and memory pass is saved.
+    # and one allocation and memory pass is saved. Callers pass the product itself,
+    # not a view of it: an in-place op on a view rewrites the base's history
+    # (CopySlices), whose backward clones and zero-fills the whole base.
     return torch.relu_(x)
 
 
@@ -376,8 +378,9 @@ class SoftRoutedMLP(nn.Module):
         out = _bank_shared(first_bank, F.relu(f))  # [b, n, d]
         for bank, p in zip(banks, routes[:-1], strict=True):
             out = _bank_per_module(bank, _relu_(torch.bmm(p, out)))
-        final = torch.bmm(routes[-1].unsqueeze(1), out).squeeze(1)  # "b i, b i d -> b d"
-        y = _dense(self.output, _relu_(final))  # type: ignore[arg-type]
+        # "b i, b i d -> b d"; the ReLU on the bmm result itself, not on its squeezed view.
+        final = _relu_(torch.bmm(routes[-1].unsqueeze(1), out)).squeeze(1)
+        y = _dense(self.output, final)  # type: ignore[arg-type]
         return y, routes[:-1], routes[-1]
 
     def _forward_paper(self, x: Tensor, h: Tensor, aux: list[Tensor] | None) -> _Traced:
@@ -394,9 +397,10 @@ class SoftRoutedMLP(nn.Module):
             routes.append(weigh(logits.view(b, n, n)))
         # Layer 1 reads f itself; each module applies its ReLU before the mixing.
         first_bank, *banks = self.layers
-        out = _relu_(_bank_shared(first_bank, f))
+        # (Out-of-place ReLUs: the bank helpers return views, see _relu_.)
+        out = F.relu(_bank_shared(first_bank, f))
         for bank, p in zip(banks, routes, strict=True):
-            out = _relu_(_bank_per_module(bank, torch.bmm(p, out)))
+            out = F.relu(_bank_per_module(bank, torch.bmm(p, out)))
         head: ModuleBank = self.output  # type: ignore[assignment]
         # Σ_j W_j g_j: one head per module, summed (biases summed too).
         y = torch.einsum("bjd,jdo->bo", out, head.weight) + head.bias.sum(0)
@@ -416,11 +420,11 @@ class SoftRoutedMLP(nn.Module):
         (``torch.func.stack_module_state`` order and names, e.g. ``params["state_fc1.weight"]``
         ``[k, hidden, in]``). SAC's twin critics use it (``modnet_sb3``'s
         ``ModuleEnsemble``): ``torch.func.vmap`` over ``forward`` turns every ``F.linear``
-        into a ``bmm`` plus a separate bias add and every shared-input layer into a
-        ``bmm`` over an expanded input; here each dense layer is one fused GEMM with its
-        bias (``addmm`` for the shared input, ``baddbmm`` for per-member inputs). Only
-        ``self``'s settings are read, not its parameters, so ``self`` may live on the
-        meta device. ``variant="official"`` only (see :attr:`supports_ensemble_forward`).
+        into a ``bmm`` plus a separate bias add; here each dense layer is one ``baddbmm``
+        over the members with its bias fused, and the mixings and banks are one ``bmm``
+        each over ``k·b`` samples and ``k·n`` modules. Only ``self``'s settings are read,
+        not its parameters, so ``self`` may live on the meta device.
+        ``variant="official"`` only (see :attr:`supports_ensemble_forward`).
 
         Args:
             params: stacked parameters ``[k, ...]`` named as in ``self.named_parameters()``.
@@ -439,26 +443,23 @@ class SoftRoutedMLP(nn.Module):
         n, L, T = self.num_modules, self.num_layers, self.num_tasks
         k = params["state_fc1.weight"].shape[0]
 
-        def shared(name: str, inp: Tensor) -> Tensor:
-            # "b i, k o i -> k b o" as one [b, i] @ [i, k*o] GEMM with its bias.
-            w, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-            o = w.shape[1]
-            out = torch.addmm(bias.reshape(k * o), inp, w.reshape(k * o, -1).t())
-            return out.view(inp.shape[0], k, o).transpose(0, 1)
-
         def dense(name: str, inp: Tensor) -> Tensor:
-            # "k b i, k o i -> k b o", bias fused.
+            # "k b i, k o i -> k b o", bias fused. A shared input [b, i] is expanded
+            # (no copy): one [b, i] @ [i, k*o] GEMM would be as fast but leaves a
+            # transposed [k, b, o] whose backward needs copies.
             w, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            if inp.dim() == 2:
+                inp = inp.expand(k, *inp.shape)
             return torch.baddbmm(bias.unsqueeze(1), inp, w.transpose(1, 2))
 
         if isinstance(task, Tensor) and not task.is_floating_point():
+            # A row lookup per member, as in forward: [k, t, h] rows -> [k, b, h].
             ids = task_ids(task, T, batch, where)
-            table = params["task_embedding.weight"].permute(2, 0, 1).reshape(T, -1)  # [t, k*h]
-            h = F.embedding(ids, table).view(batch, k, -1).transpose(0, 1)
-            h = h + params["task_embedding.bias"].unsqueeze(1)
+            table = params["task_embedding.weight"].transpose(1, 2).contiguous()
+            h = table.index_select(1, ids) + params["task_embedding.bias"].unsqueeze(1)
         else:
-            h = shared("task_embedding", task_one_hot(task, T, batch, where, dtype=x.dtype))
-        f = dense("state_fc2", _relu_(shared("state_fc1", x)))
+            h = dense("task_embedding", task_one_hot(task, T, batch, where, dtype=x.dtype))
+        f = dense("state_fc2", _relu_(dense("state_fc1", x)))
         e = dense("trunk_fc2", _relu_(dense("trunk_fc1", _relu_(f * h))))
 
         weigh = _weigher(self.routing, e, None)
@@ -480,13 +481,18 @@ class SoftRoutedMLP(nn.Module):
         d = w0.shape[-1]
         wide = w0.permute(0, 2, 1, 3).reshape(k, w0.shape[2], n * d)
         out = torch.baddbmm(b0.reshape(k, 1, n * d), F.relu(f), wide).view(k, batch, n, d)
+        # (bmm on flattened views rather than a 4-D matmul, whose result is a view:
+        # the in-place ReLUs must act on the products themselves.)
+        kb = k * batch
         for layer, p in enumerate(routes[:-1], start=1):
-            mixed = _relu_(torch.matmul(p, out)).transpose(1, 2).reshape(k * n, batch, d)
+            mixed = _relu_(torch.bmm(p.reshape(kb, n, n), out.reshape(kb, n, d)))
+            mixed = mixed.view(k, batch, n, d).transpose(1, 2).reshape(k * n, batch, d)
             w, bias = params[f"layers.{layer}.weight"], params[f"layers.{layer}.bias"]
             out = torch.baddbmm(bias.reshape(k * n, 1, d), mixed, w.reshape(k * n, d, d))
             out = out.view(k, n, batch, d).transpose(1, 2).contiguous()
-        final = torch.matmul(routes[-1].unsqueeze(-2), out).squeeze(-2)  # "k b i, k b i d -> k b d"
-        return dense("output", _relu_(final))
+        # "k b i, k b i d -> k b d"
+        final = _relu_(torch.bmm(routes[-1].reshape(kb, 1, n), out.reshape(kb, n, d)))
+        return dense("output", final.view(k, batch, d))
 
     def extra_repr(self) -> str:
         return (

@@ -10,7 +10,8 @@ MT-SAC itself is SB3's ``MlpPolicy`` on the one-hot observation.
 Observations are flat, with the task one-hot in the last ``num_tasks`` columns
 (Meta-World's convention). The actor and each of the ``n_critics`` critics are
 independent networks, each with its own routing; a critic reads ``cat(state, action)``
-and the task. The critics run together (stacked parameters + ``vmap``).
+and the task. The critics run together: stacked parameters, evaluated in one call
+(``SoftRoutedMLP.ensemble_forward`` where the network has one, ``vmap`` otherwise).
 
 SB3 pitfalls handled here: ``SACPolicy.__init__`` calls ``_build``, so every setting
 is stored before ``super().__init__``; no keyword argument is hard-coded into the
@@ -125,8 +126,9 @@ class TaskConditionedPolicy(SACPolicy):
         num_tasks: ``T``; ``None`` infers it from Meta-World's layout (39 + T columns).
         network_class: the network of the actor and every critic, called as
             ``network_class(in_features=..., out_features=..., num_tasks=T, **network settings)``.
-        vmap_critics: run the critics together (stacked parameters + ``vmap``); ``False``
-            runs them one after the other.
+        vmap_critics: run the critics together (stacked parameters, one call through the
+            network's ``ensemble_forward`` if it has one, else ``vmap``); ``False`` runs
+            them one after the other.
         n_critics: number of critics (2 in SAC).
         optimizer_class, optimizer_kwargs: the optimiser of actor and critics.
         Other arguments: SB3's ``SACPolicy`` arguments, accepted so that SB3 can re-create
