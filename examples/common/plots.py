@@ -120,7 +120,7 @@ def plot_routing_heatmaps(
         fig.colorbar(image, ax=axes, shrink=0.6, label="routing probability")
     fig.suptitle(title or "routing probabilities per task (rows: destination, cols: source)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # keep the task names
     plt.close(fig)
 
 
