@@ -19,18 +19,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modnet.config import MixtureOfExpertsConfig, MultiHeadMLPConfig, TaskMLPConfig
-from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.modules import ModuleBank
 from modnet.task_input import task_ids, task_one_hot
+from modnet.validation import check_batch_features, check_positive_int
 
 __all__ = ["MixtureOfExperts", "MultiHeadMLP", "TaskMLP"]
-
-
-def _positive_int(where: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(mismatch(where, name, "be a positive int", repr(value)))
-    return value
 
 
 def _sizes(where: str, name: str, value: object, *, allow_empty: bool) -> tuple[int, ...]:
@@ -44,14 +39,6 @@ def _sizes(where: str, name: str, value: object, *, allow_empty: bool) -> tuple[
         expected = "be a sequence of positive ints" + ("" if allow_empty else " (non-empty)")
         raise ConfigError(mismatch(where, name, expected, repr(value)))
     return sizes
-
-
-def _check_x(where: str, x: Tensor, in_features: int) -> int:
-    if not isinstance(x, Tensor):
-        raise ShapeError(mismatch(where, "x", "be a torch.Tensor", type(x).__name__))
-    if x.dim() != 2 or x.shape[1] != in_features:
-        raise ShapeError(mismatch(where, "x", f"have shape (batch, {in_features})", tuple(x.shape)))
-    return x.shape[0]
 
 
 def _mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
@@ -84,9 +71,9 @@ class TaskMLP(nn.Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.in_features = _positive_int(where, "in_features", in_features)
-        self.out_features = _positive_int(where, "out_features", out_features)
-        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
+        self.in_features = check_positive_int(where, "in_features", in_features)
+        self.out_features = check_positive_int(where, "out_features", out_features)
+        self.num_tasks = check_positive_int(where, "num_tasks", num_tasks)
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
         self.net = _mlp(in_features + num_tasks, self.hidden_sizes, out_features)
 
@@ -98,7 +85,7 @@ class TaskMLP(nn.Module):
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, o]``."""
         where = f"{type(self).__name__}.forward"
-        batch = _check_x(where, x, self.in_features)
+        batch = check_batch_features(where, x, self.in_features)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         return self.net(torch.cat([x, z], dim=-1))
 
@@ -133,9 +120,9 @@ class MultiHeadMLP(nn.Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.in_features = _positive_int(where, "in_features", in_features)
-        self.out_features = _positive_int(where, "out_features", out_features)
-        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
+        self.in_features = check_positive_int(where, "in_features", in_features)
+        self.out_features = check_positive_int(where, "out_features", out_features)
+        self.num_tasks = check_positive_int(where, "num_tasks", num_tasks)
         self.trunk_sizes = _sizes(where, "trunk_sizes", trunk_sizes, allow_empty=True)
         self.head_sizes = _sizes(where, "head_sizes", head_sizes, allow_empty=True)
         trunk: list[nn.Module] = []
@@ -161,7 +148,7 @@ class MultiHeadMLP(nn.Module):
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, o]``."""
         where = f"{type(self).__name__}.forward"
-        batch = _check_x(where, x, self.in_features)
+        batch = check_batch_features(where, x, self.in_features)
         ids = task_ids(task, self.num_tasks, batch, where)
         h = self.trunk(x)
         # Slot of each sample among the samples of its task: its rank in a stable
@@ -208,10 +195,10 @@ class MixtureOfExperts(nn.Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.in_features = _positive_int(where, "in_features", in_features)
-        self.out_features = _positive_int(where, "out_features", out_features)
-        self.num_tasks = _positive_int(where, "num_tasks", num_tasks)
-        self.num_experts = _positive_int(where, "num_experts", num_experts)
+        self.in_features = check_positive_int(where, "in_features", in_features)
+        self.out_features = check_positive_int(where, "out_features", out_features)
+        self.num_tasks = check_positive_int(where, "num_tasks", num_tasks)
+        self.num_experts = check_positive_int(where, "num_experts", num_experts)
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
         layers = []
         width = in_features + num_tasks
@@ -244,7 +231,7 @@ class MixtureOfExperts(nn.Module):
         With ``return_gate=True`` also returns the gate weights ``[b, e]``.
         """
         where = f"{type(self).__name__}.forward"
-        batch = _check_x(where, x, self.in_features)
+        batch = check_batch_features(where, x, self.in_features)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         gate = torch.softmax(self.gate(z), dim=-1)
         h = self.experts[0](torch.cat([x, z], dim=-1))  # [b, e, h]

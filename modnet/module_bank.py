@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from modnet.config import ModuleBankConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.validation import check_positive_int
 
 __all__ = ["BankInit", "ModuleBank"]
 
@@ -22,12 +23,6 @@ __all__ = ["BankInit", "ModuleBank"]
 #: ``weight`` ``[n, in, out]`` and ``bias`` ``[n, out]`` (``None`` without bias);
 #: it fills them in place.
 BankInit = Callable[[Tensor, "Tensor | None"], None]
-
-
-def _check_positive_int(where: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(mismatch(where, name, "be a positive int", repr(value)))
-    return value
 
 
 class ModuleBank(nn.Module):
@@ -68,9 +63,9 @@ class ModuleBank(nn.Module):
     ) -> None:
         super().__init__()
         where = "ModuleBank"
-        self.in_features = _check_positive_int(where, "in_features", in_features)
-        self.out_features = _check_positive_int(where, "out_features", out_features)
-        self.num_modules = _check_positive_int(where, "num_modules", num_modules)
+        self.in_features = check_positive_int(where, "in_features", in_features)
+        self.out_features = check_positive_int(where, "out_features", out_features)
+        self.num_modules = check_positive_int(where, "num_modules", num_modules)
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(num_modules, in_features, out_features, **factory))
         if bias:

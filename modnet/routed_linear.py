@@ -22,8 +22,9 @@ from torch import Tensor, nn
 
 from modnet.config import RoutedLinearConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
-from modnet.module_bank import ModuleBank, _check_positive_int
+from modnet.module_bank import ModuleBank
 from modnet.routing import Routing, RoutingStrategy, TopK, make_routing, selected_indices
+from modnet.validation import check_positive_int
 
 __all__ = ["Dispatch", "RoutedLinear"]
 
@@ -74,11 +75,11 @@ class RoutedLinear(nn.Module):
     ) -> None:
         super().__init__()
         where = "RoutedLinear"
-        self.in_features = _check_positive_int(where, "in_features", in_features)
-        self.out_features = _check_positive_int(where, "out_features", out_features)
-        self.num_modules = _check_positive_int(where, "num_modules", num_modules)
+        self.in_features = check_positive_int(where, "in_features", in_features)
+        self.out_features = check_positive_int(where, "out_features", out_features)
+        self.num_modules = check_positive_int(where, "num_modules", num_modules)
         if context_features is not None:
-            _check_positive_int(where, "context_features", context_features)
+            check_positive_int(where, "context_features", context_features)
         self.context_features = context_features
         if dispatch not in _DISPATCH:
             raise ConfigError(mismatch(where, "dispatch", f"be one of {list(_DISPATCH)}", dispatch))

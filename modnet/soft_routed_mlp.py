@@ -28,11 +28,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modnet.config import SoftRoutedMLPConfig
-from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.modules import ModuleBank
 from modnet.routing import RoutingStrategy, Soft, make_routing
 from modnet.task_input import task_ids, task_one_hot
+from modnet.validation import check_batch_features
 
 __all__ = ["RoutingTrace", "SoftRoutedMLP", "Variant"]
 
@@ -286,15 +287,6 @@ class SoftRoutedMLP(nn.Module):
         return cls(**cfg.model_dump(exclude={"routing"}), routing=cfg.routing)
 
     # ------------------------------------------------------------------ forward
-    def _check_x(self, x: Tensor, where: str) -> int:
-        if not isinstance(x, Tensor):
-            raise ShapeError(mismatch(where, "x", "be a torch.Tensor", type(x).__name__))
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ShapeError(
-                mismatch(where, "x", f"have shape (batch, {self.in_features})", tuple(x.shape))
-            )
-        return x.shape[0]
-
     def forward(
         self, x: Tensor, task: Tensor, return_routing: bool = False
     ) -> Tensor | tuple[Tensor, RoutingTrace]:
@@ -310,7 +302,7 @@ class SoftRoutedMLP(nn.Module):
             ``(num_layers - 1) × [b, n, n]`` and ``trace.final_weights`` ``[b, n]``.
         """
         where = f"{type(self).__name__}.forward"
-        batch = self._check_x(x, where)
+        batch = check_batch_features(where, x, self.in_features)
         h = self._embed_task(task, batch, where, x.dtype)
         # The aux losses are collected only for the trace; acting never needs them.
         aux: list[Tensor] | None = [] if return_routing else None
@@ -439,7 +431,7 @@ class SoftRoutedMLP(nn.Module):
             raise ConfigError(
                 mismatch(where, "variant", "be 'official' (use torch.func.vmap)", self.variant)
             )
-        batch = self._check_x(x, where)
+        batch = check_batch_features(where, x, self.in_features)
         n, L, T = self.num_modules, self.num_layers, self.num_tasks
         k = params["state_fc1.weight"].shape[0]
 
