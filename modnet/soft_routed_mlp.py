@@ -30,8 +30,10 @@ from torch import Tensor, nn
 from modnet.config import SoftRoutedMLPConfig
 from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
+from modnet.module_bank import batched_modules
 from modnet.modules import ModuleBank
 from modnet.routing import RoutingStrategy, Soft, make_routing
+from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
 from modnet.validation import check_batch_features
 
@@ -110,7 +112,7 @@ def _bank_per_module(bank: ModuleBank, x: Tensor) -> Tensor:
     The same product as ``bank(x)`` without its shape checks (the shapes are
     fixed by construction); the result is a transposed view of ``[n, b, o]``.
     """
-    return torch.baddbmm(bank.bias.unsqueeze(1), x.transpose(0, 1), bank.weight).transpose(0, 1)
+    return batched_modules(x.transpose(0, 1), bank.weight, bank.bias).transpose(0, 1)
 
 
 _Traced = tuple[Tensor, list[Tensor], "Tensor | None"]
@@ -119,8 +121,8 @@ _Weigh = Callable[[Tensor], Tensor]
 
 def _softmax_weights(temperature: float) -> _Weigh:
     if temperature == 1.0:
-        return lambda logits: torch.softmax(logits, dim=-1)
-    return lambda logits: torch.softmax(logits / temperature, dim=-1)
+        return softmax_last
+    return lambda logits: softmax_last(logits / temperature)
 
 
 def _weigher(route: RoutingStrategy, logits_like: Tensor, aux: list[Tensor] | None) -> _Weigh:
@@ -480,7 +482,7 @@ class SoftRoutedMLP(nn.Module):
             mixed = _relu_(torch.bmm(p.reshape(kb, n, n), out.reshape(kb, n, d)))
             mixed = mixed.view(k, batch, n, d).transpose(1, 2).reshape(k * n, batch, d)
             w, bias = params[f"layers.{layer}.weight"], params[f"layers.{layer}.bias"]
-            out = torch.baddbmm(bias.reshape(k * n, 1, d), mixed, w.reshape(k * n, d, d))
+            out = batched_modules(mixed, w.reshape(k * n, d, d), bias.reshape(k * n, d))
             out = out.view(k, n, batch, d).transpose(1, 2).contiguous()
         # "k b i, k b i d -> k b d"
         final = _relu_(torch.bmm(routes[-1].reshape(kb, 1, n), out.reshape(kb, n, d)))
