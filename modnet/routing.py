@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from modnet.config import HardConfig, SoftConfig, TopKConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.softmax import softmax_last
 
 __all__ = [
     "Hard",
@@ -164,7 +165,7 @@ class Soft(RoutingStrategy):
         self.temperature = self.config.temperature
 
     def route(self, logits: Tensor) -> Routing:
-        weights = torch.softmax(_scale(logits, self.temperature), dim=-1)
+        weights = softmax_last(_scale(logits, self.temperature))
         mask = torch.ones_like(logits, dtype=torch.bool)
         return Routing(weights, mask, logits, _zero(logits))
 
@@ -199,7 +200,7 @@ class Hard(RoutingStrategy):
         scores = logits
         if self.estimator == "gumbel" and self.training:
             scores = logits + _gumbel_like(logits)
-        soft = torch.softmax(_scale(scores, self.temperature), dim=-1)
+        soft = softmax_last(_scale(scores, self.temperature))
         hard = _one_hot(scores.argmax(dim=-1), soft)
         return Routing(_straight_through(hard, soft), hard.bool(), logits, _zero(logits))
 
@@ -278,7 +279,7 @@ class TopK(RoutingStrategy):
         scores = _scale(scores, self.temperature)
         # The full softmax is needed unless only the renormalised top-k weights are asked for.
         need_probs = self.k == n or not self.renormalize or self.balance_coef > 0
-        probs = torch.softmax(scores, dim=-1) if need_probs else scores
+        probs = softmax_last(scores) if need_probs else scores
         if self.k == n:
             # Everything is selected: this is Soft (with the same noise), bit for bit.
             weights, mask = probs, torch.ones_like(logits, dtype=torch.bool)
@@ -288,7 +289,7 @@ class TopK(RoutingStrategy):
             if self.renormalize:
                 # softmax over the selected logits only: gather -> softmax -> scatter, so
                 # unselected logits get exactly zero gradient.
-                selected = torch.softmax(top, dim=-1)
+                selected = softmax_last(top)
             else:
                 selected = probs.gather(-1, index)
             weights = torch.zeros_like(scores).scatter(-1, index, selected)
