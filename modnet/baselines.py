@@ -22,6 +22,7 @@ from modnet.config import MixtureOfExpertsConfig, MultiHeadMLPConfig, TaskMLPCon
 from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.modules import ModuleBank
+from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
 from modnet.validation import check_batch_features, check_positive_int
 
@@ -221,7 +222,7 @@ class MixtureOfExperts(nn.Module):
         where = f"{type(self).__name__}.gate_weights"
         batch = task.shape[0] if isinstance(task, Tensor) and task.dim() > 0 else -1
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=self.gate.weight.dtype)
-        return torch.softmax(self.gate(z), dim=-1)
+        return softmax_last(self.gate(z))
 
     def forward(
         self, x: Tensor, task: Tensor, return_gate: bool = False
@@ -233,7 +234,7 @@ class MixtureOfExperts(nn.Module):
         where = f"{type(self).__name__}.forward"
         batch = check_batch_features(where, x, self.in_features)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
-        gate = torch.softmax(self.gate(z), dim=-1)
+        gate = softmax_last(self.gate(z))
         h = self.experts[0](torch.cat([x, z], dim=-1))  # [b, e, h]
         for bank in self.experts[1:]:
             h = bank(F.relu(h))

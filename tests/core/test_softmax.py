@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modnet import Soft, SoftRoutedMLP
+from modnet import MixtureOfExperts, Soft, SoftRoutedMLP
 from modnet.reference import LoopSoftRoutedMLP
 from modnet.softmax import MIN_ROWS, SHORT_ROW, softmax_last
 
@@ -120,3 +120,11 @@ def test_deep_network_at_a_training_batch_matches_the_loop_reference() -> None:
             torch.testing.assert_close(w.t(), ref_grads[f"module_layers.{k}.{j}.weight"])
             b = named[f"layers.{k}.bias"][j]
             torch.testing.assert_close(b, ref_grads[f"module_layers.{k}.{j}.bias"])
+
+
+def test_mixture_of_experts_gate_on_a_training_batch_equals_softmax() -> None:
+    moe = MixtureOfExperts(39, 8, 10, num_experts=4).double()
+    task = torch.arange(1280) % 10
+    gate = moe.gate_weights(task)
+    logits = moe.gate(F.one_hot(task, 10).double())
+    torch.testing.assert_close(gate, torch.softmax(logits, -1), rtol=1e-12, atol=0)
