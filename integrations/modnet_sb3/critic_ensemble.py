@@ -105,12 +105,26 @@ class ModuleEnsemble(nn.Module):
         # independent noise per member, as K separate networks would.
         return vmap(run, in_dims=(0, 0), randomness="different")(params, buffers)
 
+    def call_member(self, index: int, *args: Any, **kwargs: Any) -> Any:
+        """Call member ``index`` alone on its slice of the stacked parameters (no copy).
+
+        Any keyword the member's ``forward`` takes passes through (e.g.
+        ``return_routing=True`` for a :class:`modnet.SoftRoutedMLP`).
+        """
+        self._check_index("ModuleEnsemble.call_member", index)
+        params, buffers = self._stacked()
+        sliced = {n: v[index] for n, v in {**params, **buffers}.items()}
+        return functional_call(self._base, sliced, args, kwargs)
+
+    def _check_index(self, where: str, index: int) -> None:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ConfigError(mismatch(where, "index", "be an int", repr(index)))
+        if not 0 <= index < self.num_members:
+            raise ConfigError(mismatch(where, "index", f"be in [0, {self.num_members})", index))
+
     def member(self, index: int) -> nn.Module:
         """A standalone copy of member ``index`` with its current weights (for tests, export)."""
-        if not 0 <= index < self.num_members:
-            raise ConfigError(
-                mismatch("ModuleEnsemble.member", "index", f"be in [0, {self.num_members})", index)
-            )
+        self._check_index("ModuleEnsemble.member", index)
         params, buffers = self._stacked()
         module = copy.deepcopy(self._base).to_empty(device=next(iter(params.values())).device)
         state = {n: v[index].detach().clone() for n, v in {**params, **buffers}.items()}

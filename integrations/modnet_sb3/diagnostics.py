@@ -7,13 +7,15 @@
 - ``layer_{l}/usage_{i}``: mean weight that source module ``i`` receives (sums to 1 over ``i``);
 - ``final/entropy`` and ``final/usage_{i}``: the same for the final mixing vector ``[b, n]``.
 
-``record_routing_diagnostics`` writes them for the actor under ``routing/actor/...``.
+``record_routing_diagnostics`` writes them for the actor under ``routing/actor/...`` and,
+given the batch's actions, for each critic under ``routing/critic_<k>/...``.
 :class:`~modnet_sb3.mtsac.MTSAC` calls it only when the logger is about to write (SB3's
 ``log_interval``), on the last training batch, so it costs one forward per log line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -48,26 +50,47 @@ def routing_statistics(trace: Any) -> dict[str, float]:
     return stats
 
 
-def record_routing_diagnostics(logger: Logger, policy: Any, obs: torch.Tensor) -> dict[str, float]:
-    """Record the actor's routing statistics on ``obs [B, S + T]``; return them.
+def record_routing_diagnostics(
+    logger: Logger, policy: Any, obs: torch.Tensor, actions: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Record the routing statistics of the actor and, given ``actions``, of every critic.
 
-    Does nothing (returns ``{}``) for a policy whose actor has no routing (SB3's
-    ``MlpPolicy``, ``MultiHeadPolicy``, ``MixtureOfExpertsPolicy``). The actor runs in
-    evaluation mode (deterministic routing) and without gradients.
+    Args:
+        logger: SB3's logger; keys ``routing/actor/...`` and ``routing/critic_<k>/...``.
+        policy: an SB3 policy; networks without routing (SB3's ``MlpPolicy``,
+            ``MultiHeadPolicy``, ``MixtureOfExpertsPolicy``) are skipped.
+        obs: ``[B, S + T]`` observations (e.g. the last training batch).
+        actions: ``[B, A]`` actions for the critics (the batch's own); ``None`` skips them.
+
+    Returns:
+        Every recorded value by its key (``{}`` when nothing has routing). The networks
+        run in evaluation mode (deterministic routing) and without gradients.
     """
+    stats: dict[str, float] = {}
     actor = getattr(policy, "actor", None)
-    if actor is None or not hasattr(actor, "routing_trace"):
-        return {}
-    was_training = actor.training
-    actor.train(False)
+    if actor is not None and hasattr(actor, "routing_trace"):
+        trace = _in_eval_mode(actor, lambda: actor.routing_trace(obs))
+        if trace is not None:
+            stats.update(_prefixed("routing/actor", routing_statistics(trace)))
+    critic = getattr(policy, "critic", None)
+    if actions is not None and critic is not None and hasattr(critic, "routing_traces"):
+        traces = _in_eval_mode(critic, lambda: critic.routing_traces(obs, actions))
+        for k, trace in enumerate(traces):
+            stats.update(_prefixed(f"routing/critic_{k}", routing_statistics(trace)))
+    for key, value in stats.items():
+        logger.record(key, value)
+    return stats
+
+
+def _prefixed(prefix: str, stats: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}/{key}": value for key, value in stats.items()}
+
+
+def _in_eval_mode(module: torch.nn.Module, fn: Callable[[], Any]) -> Any:
+    was_training = module.training
+    module.train(False)
     try:
         with torch.no_grad():
-            trace = actor.routing_trace(obs)
+            return fn()
     finally:
-        actor.train(was_training)
-    if trace is None:
-        return {}
-    stats = routing_statistics(trace)
-    for key, value in stats.items():
-        logger.record(f"routing/actor/{key}", value)
-    return stats
+        module.train(was_training)

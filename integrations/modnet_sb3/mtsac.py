@@ -199,6 +199,7 @@ class MTSAC(SAC):
         self.warmup_actions = warmup_actions
         self.task_names = list(task_names) if task_names is not None else None
         self._diagnostic_obs: torch.Tensor | None = None
+        self._diagnostic_actions: torch.Tensor | None = None
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
@@ -306,7 +307,7 @@ class MTSAC(SAC):
         return result
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_diagnostic_obs"]
+        return [*super()._excluded_save_params(), "_diagnostic_obs", "_diagnostic_actions"]
 
     # ------------------------------------------------------------------ helpers
     def _sample_action(
@@ -409,6 +410,7 @@ class MTSAC(SAC):
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
             self._diagnostic_obs = data.observations
+            self._diagnostic_actions = data.actions
 
         self._n_updates += gradient_steps
         if gradient_steps == 0:
@@ -431,5 +433,7 @@ class MTSAC(SAC):
         # Routing diagnostics cost a forward pass, so they are computed only when the
         # logger is about to write (SB3's log interval), on the last training batch.
         if self._diagnostic_obs is not None:
-            record_routing_diagnostics(self.logger, self.policy, self._diagnostic_obs)
+            record_routing_diagnostics(
+                self.logger, self.policy, self._diagnostic_obs, self._diagnostic_actions
+            )
         super().dump_logs()

@@ -41,6 +41,11 @@ def _build(network_class: type[nn.Module], kwargs: dict[str, Any], **shape: int)
     return network_class(**shape, **copy.deepcopy(kwargs))
 
 
+def _has_routing(network_class: type[nn.Module]) -> bool:
+    """Whether ``network_class.forward`` can return a routing trace (``return_routing``)."""
+    return "return_routing" in inspect.signature(network_class.forward).parameters
+
+
 class TaskActor(BasePolicy):
     """SAC actor: a tanh-squashed Gaussian whose mean and log-std come from one network.
 
@@ -119,7 +124,7 @@ class TaskActor(BasePolicy):
 
     def routing_trace(self, obs: torch.Tensor) -> Any:
         """The network's routing trace for ``obs [B, S + T]``, or ``None`` if it has none."""
-        if "return_routing" not in inspect.signature(self.net.forward).parameters:
+        if not _has_routing(type(self.net)):
             return None  # a network without routing (MultiHeadMLP, MixtureOfExperts)
         state, task = split_observation(obs, self.num_tasks)
         _, trace = self.net(state, task, return_routing=True)
@@ -197,6 +202,24 @@ class TaskCritic(BaseModel):
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One ``[B, 1]`` value per critic, for ``obs [B, S + T]`` and ``actions [B, A]``."""
         return tuple(self.q_values(obs, actions).unsqueeze(-1).unbind(0))
+
+    def routing_traces(self, obs: torch.Tensor, actions: torch.Tensor) -> list[Any]:
+        """Each critic's routing trace for ``obs [B, S + T]`` and ``actions [B, A]``.
+
+        One entry per critic; ``[]`` when the critics' network has no routing.
+        """
+        if not _has_routing(self.network_class):
+            return []
+        state, task = split_observation(obs, self.num_tasks)
+        x = torch.cat([state, actions], dim=-1)
+        if self.vmap_critics:
+            calls = [
+                self.q_ensemble.call_member(k, x, task, return_routing=True)
+                for k in range(self.n_critics)
+            ]
+        else:
+            calls = [q(x, task, return_routing=True) for q in self.q_networks]
+        return [trace for _, trace in calls]
 
     def q1_forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """The first critic's value ``[B, 1]`` (SB3's TD3 API)."""

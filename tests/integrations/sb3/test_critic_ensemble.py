@@ -64,6 +64,24 @@ def test_member_copy_and_train_mode() -> None:
         ensemble.member(2)
 
 
+def test_call_member_runs_one_member_on_its_slice_with_keywords() -> None:
+    members = _members(2)
+    ensemble = ModuleEnsemble(members)
+    x, task = torch.randn(4, 5), torch.tensor([0, 1, 2, 0])
+    out, trace = ensemble.call_member(1, x, task, return_routing=True)
+    ref, ref_trace = members[1](x, task, return_routing=True)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(trace.final_weights, ref_trace.final_weights)
+    assert not torch.allclose(ensemble.call_member(0, x, task), ref)
+    # Gradients reach the stacked leaves, member 1's slice only.
+    out.sum().backward()
+    first = next(ensemble.parameters())
+    assert first.grad[0].abs().sum() == 0 and first.grad[1].abs().sum() > 0
+    for bad in (2, -1, True, 1.0):
+        with pytest.raises(ConfigError, match="ModuleEnsemble.call_member: index must be"):
+            ensemble.call_member(bad, x, task)  # type: ignore[arg-type]
+
+
 def test_mismatched_members_are_refused() -> None:
     with pytest.raises(ConfigError, match="members must share one architecture"):
         ModuleEnsemble([nn.Linear(3, 4), nn.Linear(3, 5)])

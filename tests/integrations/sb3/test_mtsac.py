@@ -191,6 +191,8 @@ def test_csv_log_holds_per_task_temperatures_and_routing_diagnostics(tmp_path, m
         "final/usage_1",
     ):
         assert f"routing/actor/{key}" in log
+        # The twin critics (each with its own routing) on the batch's own actions.
+        assert f"routing/critic_0/{key}" in log and f"routing/critic_1/{key}" in log
     rows = log.dropna(subset=["routing/actor/final/entropy"])
     assert len(rows) >= 2
     # Entropy in nats: between 0 and log n; usage sums to one over modules.
@@ -198,9 +200,12 @@ def test_csv_log_holds_per_task_temperatures_and_routing_diagnostics(tmp_path, m
         (rows["routing/actor/final/entropy"] >= 0)
         & (rows["routing/actor/final/entropy"] <= math.log(2) + 1e-6)
     ).all()
-    np.testing.assert_allclose(
-        rows["routing/actor/final/usage_0"] + rows["routing/actor/final/usage_1"], 1.0, rtol=1e-5
-    )
+    for net in ("actor", "critic_0", "critic_1"):
+        np.testing.assert_allclose(
+            rows[f"routing/{net}/final/usage_0"] + rows[f"routing/{net}/final/usage_1"],
+            1.0,
+            rtol=1e-5,
+        )
     # Diagnostics are computed once per log line, not on every gradient step.
     assert len(dumps) == len(log) < model._n_updates
 
