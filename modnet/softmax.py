@@ -40,11 +40,14 @@ def softmax_last(x: Tensor) -> Tensor:
         ``torch.softmax(x, dim=-1)`` up to floating-point rounding (the sums run
         in a different order).
     """
-    n = x.shape[-1]
-    if x.device.type == "cpu" and x.dim() >= 2 and n < SHORT_ROW and x.numel() >= MIN_ROWS * n:
-        # [..., n] -> [n, ...] contiguous, normalise over the first axis, move back.
-        # The result is made contiguous: a batched matmul on a permuted routing
-        # matrix (no unit stride in its last two axes) is several times slower.
-        moved = x.movedim(-1, 0).contiguous()
-        return torch.softmax(moved, dim=0).movedim(0, -1).contiguous()
+    # The cheapest test first: an acting batch (a few rows) fails it and goes straight
+    # to the plain call, so the small-batch path pays well under a microsecond here.
+    if x.numel() >= MIN_ROWS and x.dim() >= 2:
+        n = x.shape[-1]
+        if n < SHORT_ROW and x.numel() >= MIN_ROWS * n and x.device.type == "cpu":
+            # [..., n] -> [n, ...] contiguous, normalise over the first axis, move back.
+            # The result is made contiguous: a batched matmul on a permuted routing
+            # matrix (no unit stride in its last two axes) is several times slower.
+            moved = x.movedim(-1, 0).contiguous()
+            return torch.softmax(moved, dim=0).movedim(0, -1).contiguous()
     return torch.softmax(x, dim=-1)
