@@ -19,9 +19,10 @@ from torch import Tensor
 
 __all__ = ["softmax_last"]
 
-# Rows shorter than this take the transposed path. 8 is the register width in float32
-# of AVX2, the narrower of the two vector ISAs PyTorch's CPU kernels dispatch to, so a
-# row below it is scalar on either (on AVX-512, rows of 8-15 would gain too).
+# Rows shorter than this take the transposed path. 8 is the float32 register width of
+# AVX2, the narrower of the vector ISAs PyTorch's CPU kernels dispatch to, so a row below
+# it should be scalar on either; that is inferred from the kernel's design and measured
+# only on AVX-512 (where rows of 8-12 are slow too and would gain).
 SHORT_ROW = 8
 # ...and only when there are at least this many rows: below it the two copies cost
 # more than the scalar loop saves (break-even near 256 rows of 4; between 256 and
