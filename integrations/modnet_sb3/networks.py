@@ -191,10 +191,16 @@ class TaskCritic(BaseModel):
         )
         return data
 
+    def _inputs(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A critic's ``(x [B, S + A], task one-hot [B, T])`` from ``obs`` and ``actions``."""
+        state, task = split_observation(obs, self.num_tasks)
+        return torch.cat([state, actions], dim=-1), task
+
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """All critics' values ``[K, B]`` for ``obs [B, S + T]`` and ``actions [B, A]``."""
-        state, task = split_observation(obs, self.num_tasks)
-        x = torch.cat([state, actions], dim=-1)
+        x, task = self._inputs(obs, actions)
         if self.vmap_critics:
             return self.q_ensemble(x, task).squeeze(-1)
         return torch.stack([q(x, task).squeeze(-1) for q in self.q_networks])
@@ -210,8 +216,7 @@ class TaskCritic(BaseModel):
         """
         if not _has_routing(self.network_class):
             return []
-        state, task = split_observation(obs, self.num_tasks)
-        x = torch.cat([state, actions], dim=-1)
+        x, task = self._inputs(obs, actions)
         if self.vmap_critics:
             calls = [
                 self.q_ensemble.call_member(k, x, task, return_routing=True)
