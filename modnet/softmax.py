@@ -43,9 +43,10 @@ def softmax_last(x: Tensor) -> Tensor:
     """
     # The cheapest test first: an acting batch (a few rows) fails it and goes straight
     # to the plain call, so the small-batch path pays well under a microsecond here.
-    if x.numel() >= MIN_ROWS and x.dim() >= 2:
+    numel = x.numel()
+    if numel >= MIN_ROWS and x.dim() >= 2:
         n = x.shape[-1]
-        if n < SHORT_ROW and x.numel() >= MIN_ROWS * n and x.device.type == "cpu":
+        if n < SHORT_ROW and numel >= MIN_ROWS * n and x.device.type == "cpu":
             # [..., n] -> [n, ...] contiguous, normalise over the first axis, move back.
             # The result is made contiguous: a batched matmul on a permuted routing
             # matrix (no unit stride in its last two axes) is several times slower.
