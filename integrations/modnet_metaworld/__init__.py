@@ -6,7 +6,11 @@ there with a message naming the extra.
 """
 
 from .agent import MetaWorldAgent
-from .benchmarks import (
+from .callbacks import MetaWorldEvalCallback
+from .envs import column_task_names, make_env
+from .evaluation import PROTOCOLS, EvaluationResult, evaluate
+from .experts import ScriptedExpert
+from .suites import (
     BENCHMARKS,
     GOALS_PER_TASK,
     METAWORLD_HORIZON,
@@ -14,10 +18,6 @@ from .benchmarks import (
     PAPER_HORIZON,
     task_names,
 )
-from .callbacks import MetaWorldEvalCallback
-from .envs import column_task_names, make_env
-from .evaluation import PROTOCOLS, EvaluationResult, evaluate
-from .experts import ScriptedExpert
 from .wrappers import EpisodeWrapper, GoalWrapper, TaskOneHot
 
 __all__ = [

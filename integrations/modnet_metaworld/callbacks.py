@@ -7,7 +7,9 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from modnet.errors import ConfigError, mismatch
 
-from .benchmarks import (
+from .envs import make_env
+from .evaluation import PROTOCOLS, EvaluationResult, evaluate
+from .suites import (
     PAPER_HORIZON,
     Benchmark,
     Mode,
@@ -17,8 +19,6 @@ from .benchmarks import (
     check_seed,
     resolve_tasks,
 )
-from .envs import make_env
-from .evaluation import PROTOCOLS, EvaluationResult, evaluate
 
 __all__ = ["MetaWorldEvalCallback"]
 

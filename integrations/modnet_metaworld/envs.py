@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from modnet.errors import ConfigError, mismatch
 
-from .benchmarks import (
+from .suites import (
     PAPER_HORIZON,
     Benchmark,
     Mode,

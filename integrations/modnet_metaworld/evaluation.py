@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from modnet.errors import ConfigError, ShapeError, mismatch
 
-from .benchmarks import (
+from .envs import column_task_names, make_env
+from .suites import (
     GOALS_PER_TASK,
     METAWORLD_HORIZON,
     PAPER_HORIZON,
@@ -36,7 +37,6 @@ from .benchmarks import (
     check_mode,
     check_seed,
 )
-from .envs import column_task_names, make_env
 
 __all__ = ["PROTOCOLS", "EvaluationResult", "Predictor", "evaluate"]
 

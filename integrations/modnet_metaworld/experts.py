@@ -14,7 +14,7 @@ import numpy as np
 
 from modnet.errors import ShapeError, mismatch
 
-from .benchmarks import Benchmark, check_benchmark, task_names
+from .suites import Benchmark, check_benchmark, task_names
 
 __all__ = ["ScriptedExpert"]
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from modnet.errors import ConfigError, mismatch
 
-from .benchmarks import check_episode_length, column_seed
+from .suites import check_episode_length, column_seed
 
 if TYPE_CHECKING:
     from metaworld.types import Task

@@ -13,7 +13,7 @@ from metaworld.wrappers import PseudoRandomTaskSelectWrapper  # noqa: E402
 
 from modnet.errors import ConfigError  # noqa: E402
 from modnet_metaworld import MetaWorldAgent, ScriptedExpert, evaluate  # noqa: E402
-from modnet_metaworld.benchmarks import benchmark_goals  # noqa: E402
+from modnet_metaworld.suites import benchmark_goals  # noqa: E402
 
 
 class Float32:

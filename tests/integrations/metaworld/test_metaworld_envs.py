@@ -14,7 +14,7 @@ import gymnasium as gym  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv  # noqa: E402
 
 from modnet_metaworld import EpisodeWrapper, ScriptedExpert, make_env, task_names  # noqa: E402
-from modnet_metaworld.benchmarks import benchmark_goals  # noqa: E402
+from modnet_metaworld.suites import benchmark_goals  # noqa: E402
 
 GOAL = slice(36, 39)
 TWO = ["reach-v3", "push-v3"]

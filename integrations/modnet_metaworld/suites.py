@@ -1,7 +1,9 @@
-"""Benchmark names, task order, goals and seeds: what MT10 and MT50 are made of.
+"""The MT10 and MT50 suites: their names, modes, task order, goals and seeds.
 
-Everything here is read from Meta-World itself (its env dicts and its seeded goal
-generator), so task order and goals are Meta-World's, not a copy of them.
+``Benchmark`` and ``Mode`` are the one definition of the suite and mode names; the
+examples' settings and command lines read them from here. Everything else is read
+from Meta-World itself (its env dicts and its seeded goal generator), so the number
+of tasks, their order and their goals are Meta-World's, not a copy of them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import functools
 import pickle
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -39,8 +41,8 @@ __all__ = [
 Benchmark = Literal["MT10", "MT50"]
 Mode = Literal["fixed", "conditioned"]
 
-BENCHMARKS: tuple[str, ...] = ("MT10", "MT50")
-MODES: tuple[str, ...] = ("fixed", "conditioned")
+BENCHMARKS: tuple[Benchmark, ...] = get_args(Benchmark)
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 PAPER_HORIZON = 150
 """Episode length of the paper (Meta-World V1's ``max_path_length``)."""
@@ -108,8 +110,8 @@ def check_seed(seed: object, where: str) -> int:
 
 
 def _env_dict(benchmark: str) -> Any:
-    env_dict = import_metaworld().env_dict
-    return env_dict.MT10_V3 if benchmark == "MT10" else env_dict.MT50_V3
+    # Meta-World names each suite's task dict after it: env_dict.MT10_V3, env_dict.MT50_V3.
+    return getattr(import_metaworld().env_dict, f"{benchmark}_V3")
 
 
 def task_names(benchmark: Benchmark) -> list[str]:

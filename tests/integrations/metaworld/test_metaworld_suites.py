@@ -18,7 +18,7 @@ from modnet_metaworld import (  # noqa: E402
     make_env,
     task_names,
 )
-from modnet_metaworld.benchmarks import column_seed, resolve_tasks  # noqa: E402
+from modnet_metaworld.suites import column_seed, resolve_tasks  # noqa: E402
 
 # Meta-World's MT10, as listed in its documentation and in REFERENCE.md.
 MT10_ORDER = [
