@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -155,8 +156,23 @@ class TopKConfig(_RoutingConfig):
         return self
 
 
-#: Any routing config; pydantic picks the class from its ``kind`` field.
+#: Any built-in routing config; pydantic picks the class from its ``kind`` field.
 RoutingConfig = Annotated[SoftConfig | HardConfig | TopKConfig, Field(discriminator="kind")]
+
+
+def _routing_spec(value: Any) -> Any:
+    # The strategy registry lives in modnet.routing, which imports this module.
+    from modnet.routing import routing_spec_problem
+
+    problem = routing_spec_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A ``routing=`` argument: a registered name, a registered routing config, a dict with
+#: ``kind``, or a ``RoutingStrategy`` instance (checked against the strategy registry).
+RoutingField = Annotated[Any, BeforeValidator(_routing_spec)]
 
 
 # --------------------------------------------------------------------------------------
@@ -170,7 +186,19 @@ __all__ += [
     "TaskMLPConfig",
 ]
 
-_Width = Annotated[int, Field(strict=True, ge=1)]
+
+def int_at_least(minimum: int) -> Any:
+    """An int field ``>= minimum`` (bools and floats refused), worded like every modnet check."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"be an int >= {minimum}")
+        return value
+
+    return Annotated[int, BeforeValidator(check)]
+
+
+_Width = int_at_least(1)
 
 
 class _NetworkConfig(FrozenConfig):
@@ -185,22 +213,62 @@ class _NetworkConfig(FrozenConfig):
 
 
 class SoftRoutedMLPConfig(_NetworkConfig):
-    """``SoftRoutedMLP``; the defaults are the paper's Shallow network."""
+    """``SoftRoutedMLP``'s settings: the one definition of its constructor arguments.
+
+    ``SoftRoutedMLP``, its loop oracle and ``modnet_sb3.SoftModularPolicy`` all read their
+    network arguments from these fields, so a new argument is one edit here (and its use
+    in the variant's forward). The defaults are the paper's Shallow network.
+    """
 
     #: Module layers L (>= 2); the paper's Shallow uses 2, Deep 4.
-    num_layers: Annotated[int, Field(strict=True, ge=2)] = 2
+    num_layers: int_at_least(2) = 2  # type: ignore[valid-type]
     #: Modules per layer n; Shallow 2, Deep 4.
     num_modules: _Width = 2
     #: Width d of every module; Shallow 256, Deep 128.
     module_features: _Width = 256
-    #: Routing strategy: a name, or a routing config (e.g. ``TopKConfig(k=2)``).
-    routing: Literal["soft", "hard"] | RoutingConfig = "soft"
-    #: ``"official"`` (the authors' published network) or ``"paper"`` (the printed equations).
-    variant: Literal["official", "paper"] = "official"
-    #: Width of the state encoder and task embedding.
+    #: Routing strategy: a registered name (``"soft"``, ``"hard"``, ``"topk"``, ...), a
+    #: routing config (e.g. ``TopKConfig(k=2)``) or a ``RoutingStrategy`` instance.
+    routing: RoutingField = "soft"
+    #: Settings of a routing strategy given by name (e.g. ``{"k": 2}`` for ``"topk"``).
+    routing_kwargs: dict[str, Any] | None = None
+    #: A registered variant: ``"official"`` (the authors' published network) or
+    #: ``"paper"`` (the printed equations); see ``modnet.soft_modular_variants``.
+    variant: str = "official"
+    #: Width of the state encoder and task embedding (400 in the paper).
     hidden_features: _Width = 400
-    #: Width of the routing trunk (official variant).
+    #: Width of the routing trunk (256 in the authors' code; unused by ``"paper"``).
     routing_features: _Width = 256
+
+    @field_validator("variant")
+    @classmethod
+    def _registered_variant(cls, value: str) -> str:
+        from modnet.soft_modular_variants import variant_names
+
+        if value not in variant_names():
+            raise ValueError(f"be one of {list(variant_names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _routing_fits(self) -> SoftRoutedMLPConfig:
+        k = getattr(self.strategy(), "k", None)
+        if isinstance(k, int) and k > self.num_modules:
+            raise ValueError(f"routing k must be <= num_modules = {self.num_modules}, got {k}")
+        return self
+
+    def strategy(self) -> Any:
+        """A new :class:`~modnet.routing.RoutingStrategy` from ``routing`` and ``routing_kwargs``."""
+        from modnet.routing import make_routing
+
+        return make_routing(self.routing, **(self.routing_kwargs or {}))
+
+    def network_settings(self) -> dict[str, Any]:
+        """Every field but the three sizes: what a policy passes on besides them."""
+        return self.model_dump(exclude={"in_features", "out_features", "num_tasks"})
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The names of the network's own settings (every field but the three sizes)."""
+        return tuple(n for n in cls.model_fields if n not in _NetworkConfig.model_fields)
 
 
 class TaskMLPConfig(_NetworkConfig):
@@ -246,8 +314,9 @@ class ModuleBankConfig(FrozenConfig):
 class RoutedLinearConfig(ModuleBankConfig):
     """``RoutedLinear``: a routed mixture of a ``ModuleBank``'s modules."""
 
-    #: Routing strategy: a name, or a routing config (``TopKConfig(k=2)`` for top-k).
-    routing: Literal["soft", "hard"] | RoutingConfig = "soft"
+    #: Routing strategy: a registered name, a routing config (``TopKConfig(k=2)`` for
+    #: top-k) or a ``RoutingStrategy`` instance.
+    routing: RoutingField = "soft"
     #: Width of the router's input; ``None``: the router reads the layer's input.
     context_features: _Width | None = None
     #: ``"auto"``, ``"dense"`` (compute every module) or ``"sparse"`` (top-k only).

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modnet.errors import ShapeError, mismatch
-from modnet.routing import make_routing
-from modnet.soft_routed_mlp import RoutingTrace, SoftRoutedMLP, Variant
+from modnet.config import SoftRoutedMLPConfig
+from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.soft_routed_mlp import RoutingTrace, SoftRoutedMLP
 from modnet.task_input import task_one_hot
 
 __all__ = ["LoopSoftRoutedMLP"]
@@ -29,54 +29,41 @@ __all__ = ["LoopSoftRoutedMLP"]
 class LoopSoftRoutedMLP(nn.Module):
     """Same constructor and ``forward`` as :class:`SoftRoutedMLP`, with a loop over modules.
 
-    Its parameters are initialised independently (PyTorch's defaults); build it
+    Its settings are :class:`~modnet.config.SoftRoutedMLPConfig`'s, as the batched
+    network's are; the two built-in variants only (the loops are written independently of
+    :mod:`modnet.soft_modular_variants`, on purpose: that is what makes them an oracle). Its parameters are initialised independently (PyTorch's defaults); build it
     with :meth:`from_batched` to compare it with a ``SoftRoutedMLP``.
     """
 
     def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        num_tasks: int,
-        *,
-        num_layers: int = 2,
-        num_modules: int = 2,
-        module_features: int = 256,
-        routing: Any = "soft",
-        variant: Variant = "official",
-        hidden_features: int = 400,
-        routing_features: int = 256,
-        routing_kwargs: dict[str, Any] | None = None,
+        self, in_features: int, out_features: int, num_tasks: int, **settings: Any
     ) -> None:
         super().__init__()
-        # Validate exactly like the batched network (same messages), by building
-        # a throw-away meta-device twin: no memory, no init cost. The strategy is
-        # built first, outside the meta context, since it is kept.
-        strategy = make_routing(routing, **(routing_kwargs or {}))
-        with torch.device("meta"):
-            twin = SoftRoutedMLP(
-                in_features,
-                out_features,
-                num_tasks,
-                num_layers=num_layers,
-                num_modules=num_modules,
-                module_features=module_features,
-                routing=strategy,
-                variant=variant,
-                hidden_features=hidden_features,
-                routing_features=routing_features,
+        # The same settings, checked with the same messages, as the batched network.
+        cfg = SoftRoutedMLPConfig.validated(
+            type(self).__name__,
+            in_features=in_features,
+            out_features=out_features,
+            num_tasks=num_tasks,
+            **settings,
+        )
+        if cfg.variant not in ("official", "paper"):
+            raise ConfigError(
+                mismatch(
+                    type(self).__name__, "variant", "be 'official' or 'paper'", repr(cfg.variant)
+                )
             )
+        self.config = cfg
         self.in_features, self.out_features, self.num_tasks = in_features, out_features, num_tasks
-        self.num_layers, self.num_modules = num_layers, num_modules
-        self.module_features, self.variant = module_features, variant
-        self.routing = strategy
-        del twin
-        n, d, hid, L = num_modules, module_features, hidden_features, num_layers
+        self.num_layers, self.num_modules = cfg.num_layers, cfg.num_modules
+        self.module_features, self.variant = cfg.module_features, cfg.variant
+        self.routing = cfg.strategy()
+        n, d, hid, L = cfg.num_modules, cfg.module_features, cfg.hidden_features, cfg.num_layers
         self.state_fc1 = nn.Linear(in_features, hid)
         self.state_fc2 = nn.Linear(hid, hid)
         self.task_embedding = nn.Linear(num_tasks, hid)
-        if variant == "official":
-            e = routing_features
+        if cfg.variant == "official":
+            e = cfg.routing_features
             self.trunk_fc1 = nn.Linear(hid, e)
             self.trunk_fc2 = nn.Linear(e, e)
             widths = [n * n] * (L - 1) + [n]
@@ -90,7 +77,7 @@ class LoopSoftRoutedMLP(nn.Module):
         self.module_layers = nn.ModuleList(
             nn.ModuleList(nn.Linear(hid if k == 0 else d, d) for _ in range(n)) for k in range(L)
         )
-        if variant == "official":
+        if cfg.variant == "official":
             self.output: nn.Module = nn.Linear(d, out_features)
         else:
             self.output = nn.ModuleList(nn.Linear(d, out_features) for _ in range(n))
@@ -98,18 +85,8 @@ class LoopSoftRoutedMLP(nn.Module):
     @classmethod
     def from_batched(cls, net: SoftRoutedMLP) -> LoopSoftRoutedMLP:
         """A loop network computing the same function as ``net`` (weights copied, strategy shared)."""
-        loop = cls(
-            net.in_features,
-            net.out_features,
-            net.num_tasks,
-            num_layers=net.num_layers,
-            num_modules=net.num_modules,
-            module_features=net.module_features,
-            routing=net.routing,
-            variant=net.variant,
-            hidden_features=net.hidden_features,
-            routing_features=net.routing_features,
-        )
+        settings = {**dict(net.config), "routing": net.routing, "routing_kwargs": None}
+        loop = cls(**settings)
         ref = net.state_dict()
         param = next(net.parameters())
         loop.to(device=param.device, dtype=param.dtype)

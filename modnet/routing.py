@@ -17,13 +17,13 @@ Numerics, shared by every strategy:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from modnet.config import HardConfig, SoftConfig, TopKConfig
+from modnet.config import FrozenConfig, HardConfig, SoftConfig, TopKConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
 from modnet.softmax import softmax_last
 
@@ -35,10 +35,70 @@ __all__ = [
     "TopK",
     "RoutingSpec",
     "make_routing",
+    "register_routing",
+    "routing_names",
+    "routing_spec_problem",
     "selected_indices",
+    "unregister_routing",
 ]
 
-_NAMES = {"soft": SoftConfig, "hard": HardConfig, "topk": TopKConfig}
+
+class _Entry(NamedTuple):
+    strategy: type[RoutingStrategy]
+    config: type[FrozenConfig]
+
+
+# The one list of routing strategies: name -> (strategy class, config class). Everything
+# that lists, validates or builds a strategy by name reads it (make_routing, the network
+# configs, the SB3 policies, the examples' CLI).
+_REGISTRY: dict[str, _Entry] = {}
+_S = TypeVar("_S", bound="type[RoutingStrategy]")
+
+
+def register_routing(name: str, config: type[FrozenConfig]) -> Callable[[_S], _S]:
+    """Class decorator: make a :class:`RoutingStrategy` buildable by ``name``.
+
+    ``config`` is the strategy's pydantic config: a :class:`~modnet.config.FrozenConfig`
+    with a field ``kind: Literal[name] = name`` and one field per constructor argument
+    of the strategy (the strategy is built as ``cls(**config.model_dump(exclude={"kind"}))``).
+    After registration the name works everywhere a routing name does:
+    ``make_routing(name, ...)``, ``SoftRoutedMLP(..., routing=name)``,
+    ``SoftModularPolicy(routing=name)``.
+
+    Raises:
+        ConfigError: ``name`` already registered, or ``config`` has no matching ``kind``.
+    """
+    where = "register_routing"
+    if not isinstance(name, str) or not name:
+        raise ConfigError(mismatch(where, "name", "be a non-empty str", repr(name)))
+    if name in _REGISTRY:
+        raise ConfigError(mismatch(where, "name", "be a name not yet registered", repr(name)))
+    kind = config.model_fields.get("kind") if isinstance(config, type) else None
+    if kind is None or kind.default != name:
+        raise ConfigError(
+            mismatch(
+                where,
+                "config",
+                f"have a field kind = {name!r}",
+                getattr(config, "__name__", config),
+            )
+        )
+
+    def register(cls: _S) -> _S:
+        _REGISTRY[name] = _Entry(cls, config)
+        return cls
+
+    return register
+
+
+def unregister_routing(name: str) -> None:
+    """Remove a registered strategy (for tests that register a temporary one)."""
+    _REGISTRY.pop(name, None)
+
+
+def routing_names() -> tuple[str, ...]:
+    """The names of every registered routing strategy, sorted (``("hard", "soft", "topk")``)."""
+    return tuple(sorted(_REGISTRY))
 
 
 class Routing(NamedTuple):
@@ -151,6 +211,7 @@ def _straight_through(hard: Tensor, soft: Tensor) -> Tensor:
     return hard + (soft - soft.detach())
 
 
+@register_routing("soft", SoftConfig)
 class Soft(RoutingStrategy):
     """Softmax routing: ``weights = softmax(logits / temperature)``; every choice active.
 
@@ -173,6 +234,7 @@ class Soft(RoutingStrategy):
         return f"temperature={self.temperature}"
 
 
+@register_routing("hard", HardConfig)
 class Hard(RoutingStrategy):
     """Hard routing: the forward value is exactly one-hot; the gradient is the soft one's.
 
@@ -215,6 +277,7 @@ def _gumbel_like(logits: Tensor) -> Tensor:
     return -torch.log(-torch.log(u))
 
 
+@register_routing("topk", TopKConfig)
 class TopK(RoutingStrategy):
     """Top-k routing: the ``k`` largest logits are selected, every other weight is zero.
 
@@ -341,7 +404,7 @@ def selected_indices(mask: Tensor, k: int) -> Tensor:
     return key.topk(k, dim=-1, largest=False, sorted=True).indices
 
 
-RoutingSpec = str | RoutingStrategy | SoftConfig | HardConfig | TopKConfig | Mapping[str, Any]
+RoutingSpec = str | RoutingStrategy | FrozenConfig | Mapping[str, Any]
 """What :func:`make_routing` accepts (and so every ``routing=`` argument of modnet)."""
 
 
@@ -349,9 +412,11 @@ def make_routing(spec: RoutingSpec = "soft", **kwargs: Any) -> RoutingStrategy:
     """Build a routing strategy.
 
     Args:
-        spec: ``"soft"``, ``"hard"`` or ``"topk"`` (settings in ``kwargs``, validated);
-            a :class:`RoutingStrategy` (returned as is); a ``SoftConfig``, ``HardConfig``
-            or ``TopKConfig``; or a mapping with a ``"kind"`` key and the settings.
+        spec: a registered name (``"soft"``, ``"hard"``, ``"topk"`` or one added with
+            :func:`register_routing`; settings in ``kwargs``, validated); a
+            :class:`RoutingStrategy` (returned as is); a registered routing config
+            (``SoftConfig``, ``HardConfig``, ``TopKConfig``, ...); or a mapping with a
+            ``"kind"`` key and the settings.
         **kwargs: settings for a name spec, e.g. ``make_routing("topk", k=2)``.
 
     Raises:
@@ -359,39 +424,60 @@ def make_routing(spec: RoutingSpec = "soft", **kwargs: Any) -> RoutingStrategy:
             instance or a config.
     """
     where = "make_routing"
+    names = list(routing_names())
     if isinstance(spec, RoutingStrategy):
         if kwargs:
             raise ConfigError(
                 mismatch(where, "kwargs", "be empty when spec is a RoutingStrategy", sorted(kwargs))
             )
         return spec
-    if isinstance(spec, (SoftConfig, HardConfig, TopKConfig)):
+    if isinstance(spec, FrozenConfig) and _registered_config(spec):
         if kwargs:
             raise ConfigError(
                 mismatch(where, "kwargs", "be empty when spec is a routing config", sorted(kwargs))
             )
         settings = spec.model_dump(exclude={"kind"})
-        kind = spec.kind
+        kind = spec.kind  # type: ignore[attr-defined]
     elif isinstance(spec, str):
-        if spec not in _NAMES:
-            raise ConfigError(mismatch(where, "spec", f"be one of {sorted(_NAMES)}", repr(spec)))
+        if spec not in _REGISTRY:
+            raise ConfigError(mismatch(where, "spec", f"be one of {names}", repr(spec)))
         settings, kind = kwargs, spec
     elif isinstance(spec, Mapping):
         settings = {**spec, **kwargs}
         kind = settings.pop("kind", None)
-        if kind not in _NAMES:
-            raise ConfigError(
-                mismatch(where, "spec['kind']", f"be one of {sorted(_NAMES)}", repr(kind))
-            )
+        if kind not in _REGISTRY:
+            raise ConfigError(mismatch(where, "spec['kind']", f"be one of {names}", repr(kind)))
     else:
         raise ConfigError(
             mismatch(
                 where,
                 "spec",
-                "be 'soft', 'hard', 'topk', a RoutingStrategy, a routing config or a dict",
+                f"be one of {names}, a RoutingStrategy, a routing config or a dict",
                 type(spec).__name__,
             )
         )
-    cls = {"soft": Soft, "hard": Hard, "topk": TopK}[kind]
-    config = _NAMES[kind].validated(f"{where}({kind!r})", **settings)
-    return cls(**config.model_dump(exclude={"kind"}))
+    entry = _REGISTRY[kind]
+    config = entry.config.validated(f"{where}({kind!r})", **settings)
+    return entry.strategy(**config.model_dump(exclude={"kind"}))
+
+
+def _registered_config(spec: FrozenConfig) -> bool:
+    entry = _REGISTRY.get(getattr(spec, "kind", None))  # type: ignore[arg-type]
+    return entry is not None and isinstance(spec, entry.config)
+
+
+def routing_spec_problem(spec: Any) -> str | None:
+    """Why ``spec`` is not a routing spec (worded ``"be ..."``), or ``None`` if it is one.
+
+    The configs' validators call this; it checks names and types, not settings.
+    """
+    names = list(routing_names())
+    if isinstance(spec, RoutingStrategy):
+        return None
+    if isinstance(spec, str):
+        return None if spec in _REGISTRY else f"be one of {names}"
+    if isinstance(spec, FrozenConfig):
+        return None if _registered_config(spec) else f"be a registered routing config ({names})"
+    if isinstance(spec, Mapping):
+        return None if spec.get("kind") in _REGISTRY else f"have 'kind' in {names}"
+    return f"be one of {names}, a RoutingStrategy, a routing config or a dict"

@@ -334,7 +334,10 @@ def test_from_config() -> None:
         ({"num_modules": 0}, r"num_modules must be an int >= 1, got 0"),
         ({"module_features": 2.5}, r"module_features must be an int >= 1, got 2.5"),
         ({"variant": "rlkit"}, r"variant must be one of \['official', 'paper'\], got 'rlkit'"),
-        ({"routing": "sparse"}, r"spec must be one of"),
+        (
+            {"routing": "sparse"},
+            r"SoftRoutedMLP: routing must be one of \[.hard., .soft., .topk.\], got .sparse.",
+        ),
         ({"routing": TopK(k=4)}, r"routing k must be <= num_modules = 3, got 4"),
     ],
 )

@@ -23,6 +23,7 @@ CASES: list[dict[str, Any]] = [
         "routing_kwargs": {"k": 2},
     },
     {"num_layers": 3, "num_modules": 2, "module_features": 8, "routing": "hard"},
+    {"num_layers": 3, "num_modules": 3, "module_features": 8, "variant": "paper"},
 ]
 
 
@@ -38,7 +39,7 @@ def _stacked(nets: list[SoftRoutedMLP]) -> dict[str, torch.Tensor]:
     return {n: v.detach().clone().requires_grad_() for n, v in params.items()}
 
 
-@pytest.mark.parametrize("kwargs", CASES, ids=["shallow", "deep", "topk", "hard"])
+@pytest.mark.parametrize("kwargs", CASES, ids=["shallow", "deep", "topk", "hard", "paper"])
 @pytest.mark.parametrize("task_form", ["ids", "one_hot"])
 def test_equals_members_in_forward_and_every_gradient(
     kwargs: dict[str, Any], task_form: str
@@ -85,7 +86,7 @@ def test_runs_on_a_meta_skeleton() -> None:
     )
 
 
-def test_bad_input_and_paper_variant_are_refused() -> None:
+def test_bad_input_is_refused() -> None:
     nets = _members(2, num_layers=2, num_modules=2, module_features=16)
     params = _stacked(nets)
     with pytest.raises(ShapeError, match=r"x must have shape \(batch, 7\), got \(4, 6\)"):
@@ -96,7 +97,8 @@ def test_bad_input_and_paper_variant_are_refused() -> None:
         nets[0].ensemble_forward(
             params, torch.randn(2, 7, dtype=torch.float64), torch.tensor([0, 5])
         )
-    paper = SoftRoutedMLP(7, 3, 5, variant="paper")
-    assert not paper.supports_ensemble_forward
-    with pytest.raises(ConfigError, match="variant must be 'official'"):
-        paper.ensemble_forward({}, torch.randn(2, 7), torch.tensor([0, 1]))
+    with pytest.raises(ConfigError, match=r"params must be a non-empty mapping .*got an empty"):
+        nets[0].ensemble_forward({}, torch.randn(2, 7), torch.tensor([0, 1]))
+    partial = {n: v for n, v in params.items() if n != "output.bias"}
+    with pytest.raises(ConfigError, match=r"params must hold every parameter.*output.bias"):
+        nets[0].ensemble_forward(partial, torch.randn(2, 7), torch.tensor([0, 1]))
