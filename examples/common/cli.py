@@ -1,8 +1,8 @@
 """An argparse command line generated from a pydantic settings model.
 
 Every field becomes ``--field-name``; its one-line description is the help text, a
-``Literal`` field lists its allowed values, a ``bool`` gets ``--x/--no-x``, a tuple
-takes several values. Validation is left to the model (``validate_settings``), so
+``Literal`` or ``one_of(table)`` field lists its allowed values (``field_choices``), a
+``bool`` gets ``--x/--no-x``, a tuple takes several values. Validation is left to the model (``validate_settings``), so
 Python callers and the command line get the same errors.
 """
 
@@ -15,7 +15,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-__all__ = ["add_model_arguments", "namespace_to_values"]
+from examples.common.choices import OneOf
+
+__all__ = ["add_model_arguments", "field_choices", "namespace_to_values"]
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -24,6 +26,18 @@ def _unwrap_optional(annotation: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return annotation
+
+
+def field_choices(model: type[BaseModel], name: str) -> list[str] | None:
+    """The values field ``name`` allows, for argparse ``choices``; None if it is open."""
+    field = model.model_fields[name]
+    annotation = _unwrap_optional(field.annotation)
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    for meta in field.metadata:
+        if isinstance(meta, OneOf):
+            return list(meta.names())
+    return None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
@@ -37,8 +51,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel])
             field.description if default is None else f"{field.description} (default: {default})"
         )
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
-        if get_origin(annotation) is Literal:
-            kwargs["choices"] = list(get_args(annotation))
+        choices = field_choices(model, name)
+        if choices is not None:
+            kwargs["choices"] = choices
         elif annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif get_origin(annotation) is tuple:
