@@ -22,16 +22,38 @@ moe                 MixtureOfExperts, 4 experts [400]*3       none
 The paper's baselines use no loss reweighting (REFERENCE.md, "Baselines"); hard
 routing is one of them. ``topk`` is this library's addition on the soft-modular
 recipe, so it keeps the reweighting.
+
+``METHODS`` is the one list of methods: ``TrainSettings`` validates ``--method``
+against it and the commands offer its names in ``--help``. ``register_method`` adds
+one, as a fixed ``MethodSpec`` or as a function of the run's env (mlp-matched's
+widths depend on the observation and action sizes).
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from gymnasium import spaces
 
-__all__ = ["MethodSpec", "count_parameters", "matched_mlp_widths", "method_spec"]
+from examples.common.choices import quoted_choices
+from modnet.errors import ConfigError, mismatch
+from modnet_sb3 import MTSAC, REWEIGHTS, TaskConditionedPolicy
+
+__all__ = [
+    "METHODS",
+    "MethodBuilder",
+    "MethodSpec",
+    "build_method",
+    "count_parameters",
+    "matched_mlp_spec",
+    "matched_mlp_widths",
+    "register_method",
+    "unregister_method",
+]
 
 SHALLOW = {"num_layers": 2, "num_modules": 2, "module_features": 256}
 DEEP = {"num_layers": 4, "num_modules": 4, "module_features": 128}
@@ -39,41 +61,88 @@ MLP_DEPTH = 3  # MT-SAC's [400, 400, 400]
 
 
 class MethodSpec(NamedTuple):
-    """How to build one method: ``MTSAC(policy, env, policy_kwargs=..., reweight=...)``."""
+    """How to build one method: ``MTSAC(policy, env, policy_kwargs=..., reweight=...)``.
+
+    ``policy_kwargs`` go to the policy as they are (a ``routing`` name included), so
+    any option the policy takes can be set here. ``record`` holds what the run record
+    keeps about the method besides these three (mlp-matched: its parameter counts).
+    """
 
     policy: str
     policy_kwargs: dict[str, Any]
     reweight: str
+    record: Mapping[str, Any] = MappingProxyType({})
 
 
-def method_spec(method: str, *, num_tasks: int) -> MethodSpec:
-    """The policy, its kwargs and the loss weighting of ``method`` (all but mlp-matched)."""
-    task = {"num_tasks": num_tasks}
-    specs = {
-        "soft-shallow": MethodSpec("SoftModularPolicy", {**task, **SHALLOW}, "inverse_alpha"),
-        "soft-deep": MethodSpec("SoftModularPolicy", {**task, **DEEP}, "inverse_alpha"),
-        "soft-no-balance": MethodSpec("SoftModularPolicy", {**task, **SHALLOW}, "none"),
-        "hard-routing": MethodSpec(
-            "SoftModularPolicy", {**task, **DEEP, "routing": "hard"}, "none"
-        ),
-        "topk": MethodSpec(
-            "SoftModularPolicy",
-            {**task, **DEEP, "routing": "topk", "routing_kwargs": {"k": 2}},
-            "inverse_alpha",
-        ),
-        "mt-sac": MethodSpec("MlpPolicy", {"net_arch": [400] * MLP_DEPTH}, "none"),
-        "mt-mh-sac": MethodSpec(
-            "MultiHeadPolicy", {**task, "trunk_sizes": [400, 400], "head_sizes": [400]}, "none"
-        ),
-        "moe": MethodSpec(
-            "MixtureOfExpertsPolicy",
-            {**task, "num_experts": 4, "hidden_sizes": [400] * MLP_DEPTH},
-            "none",
-        ),
-    }
-    if method == "mlp-matched":
-        raise ValueError("method_spec: mlp-matched depends on the env; use matched_mlp_spec")
-    return specs[method]
+MethodBuilder = Callable[[spaces.Box, spaces.Box, int], MethodSpec]
+"""``build(observation_space, action_space, num_tasks)``: a method that depends on the env."""
+
+METHODS: dict[str, MethodSpec | MethodBuilder] = {}
+"""Every method by name, in the order the commands list them."""
+
+
+def register_method(name: str, method: MethodSpec | MethodBuilder) -> None:
+    """Add a method to ``METHODS``, under a name not taken yet.
+
+    A fixed ``MethodSpec`` is checked now (a policy ``MTSAC`` knows, a known reweight);
+    a builder's spec is checked by ``MTSAC`` when the run builds it. Either way,
+    ``num_tasks`` is added to the kwargs of a policy that reads the task one-hot.
+    """
+    where = "register_method"
+    if not isinstance(name, str) or not name:
+        raise ConfigError(mismatch(where, "name", "be a non-empty str", repr(name)))
+    if name in METHODS:
+        raise ConfigError(
+            mismatch(where, "name", f"be new, not one of {quoted_choices(METHODS)}", repr(name))
+        )
+    if isinstance(method, MethodSpec):
+        if method.policy not in MTSAC.policy_aliases:
+            allowed = quoted_choices(MTSAC.policy_aliases)
+            raise ConfigError(
+                mismatch(where, "policy", f"be one of {allowed}", repr(method.policy))
+            )
+        if method.reweight not in REWEIGHTS:
+            allowed = quoted_choices(REWEIGHTS)
+            raise ConfigError(
+                mismatch(where, "reweight", f"be one of {allowed}", repr(method.reweight))
+            )
+    elif not callable(method):
+        raise ConfigError(
+            mismatch(where, "method", "be a MethodSpec or a function of the env", repr(method))
+        )
+    METHODS[name] = method
+
+
+def unregister_method(name: str) -> None:
+    """Remove a method ``register_method`` added (a test's, once it is done)."""
+    del METHODS[_known(name, "unregister_method")]
+
+
+def build_method(
+    name: str, observation_space: spaces.Box, action_space: spaces.Box, *, num_tasks: int
+) -> MethodSpec:
+    """The spec of method ``name`` for a run whose env has these spaces and ``num_tasks`` columns.
+
+    The spec is a fresh copy: SB3 adds keys to the kwargs it gets, and the registry
+    must not see them.
+    """
+    method = METHODS[_known(name, "build_method")]
+    if not isinstance(method, MethodSpec):
+        method = method(observation_space, action_space, num_tasks)
+    kwargs = copy.deepcopy(dict(method.policy_kwargs))
+    policy = MTSAC.policy_aliases.get(method.policy)
+    if isinstance(policy, type) and issubclass(policy, TaskConditionedPolicy):
+        # MTSAC would pass T to such a policy itself; given here, the run record shows it.
+        kwargs = {"num_tasks": num_tasks, **kwargs}
+    return method._replace(policy_kwargs=kwargs)
+
+
+def _known(name: str, where: str) -> str:
+    if name not in METHODS:
+        raise ConfigError(
+            mismatch(where, "name", f"be one of {quoted_choices(METHODS)}", repr(name))
+        )
+    return name
 
 
 def count_parameters(module: Any) -> int:
@@ -114,19 +183,16 @@ def matched_mlp_spec(
     Returns the spec and the four parameter counts (soft-shallow's and the MLP's, for
     the actor and one critic), measured on the built policies, for the run record.
     """
-    from stable_baselines3.sac.policies import SACPolicy
-
-    from modnet_sb3 import SoftModularPolicy
-
-    soft = method_spec("soft-shallow", num_tasks=num_tasks)
+    soft = build_method("soft-shallow", observation_space, action_space, num_tasks=num_tasks)
     soft_actor, soft_critic = _policy_counts(
-        SoftModularPolicy, soft.policy_kwargs, observation_space, action_space
+        MTSAC.policy_aliases[soft.policy], soft.policy_kwargs, observation_space, action_space
     )
     actor_w, critic_w = matched_mlp_widths(
         observation_space.shape[0], action_space.shape[0], soft_actor, soft_critic
     )
     kwargs = {"net_arch": {"pi": [actor_w] * MLP_DEPTH, "qf": [critic_w] * MLP_DEPTH}}
-    mlp_actor, mlp_critic = _policy_counts(SACPolicy, kwargs, observation_space, action_space)
+    mlp_policy = MTSAC.policy_aliases["MlpPolicy"]
+    mlp_actor, mlp_critic = _policy_counts(mlp_policy, kwargs, observation_space, action_space)
     counts = {
         "soft_shallow_actor": soft_actor,
         "soft_shallow_critic": soft_critic,
@@ -134,3 +200,44 @@ def matched_mlp_spec(
         "mlp_critic": mlp_critic,
     }
     return MethodSpec("MlpPolicy", kwargs, "none"), counts
+
+
+def _mlp_matched(
+    observation_space: spaces.Box, action_space: spaces.Box, num_tasks: int
+) -> MethodSpec:
+    spec, counts = matched_mlp_spec(observation_space, action_space, num_tasks=num_tasks)
+    print(
+        "mlp-matched: parameters of the actor / one critic: soft-shallow "
+        f"{counts['soft_shallow_actor']:,} / {counts['soft_shallow_critic']:,}, MLP "
+        f"{counts['mlp_actor']:,} / {counts['mlp_critic']:,} (net_arch {spec.policy_kwargs['net_arch']})"
+    )
+    return spec._replace(record={"parameter_counts": counts})
+
+
+# The comparison, in the order the commands list it (the module docstring's table).
+register_method("soft-shallow", MethodSpec("SoftModularPolicy", SHALLOW, "inverse_alpha"))
+register_method("soft-deep", MethodSpec("SoftModularPolicy", DEEP, "inverse_alpha"))
+register_method("mt-sac", MethodSpec("MlpPolicy", {"net_arch": [400] * MLP_DEPTH}, "none"))
+register_method(
+    "mt-mh-sac",
+    MethodSpec("MultiHeadPolicy", {"trunk_sizes": [400, 400], "head_sizes": [400]}, "none"),
+)
+register_method(
+    "moe",
+    MethodSpec(
+        "MixtureOfExpertsPolicy", {"num_experts": 4, "hidden_sizes": [400] * MLP_DEPTH}, "none"
+    ),
+)
+register_method(
+    "hard-routing", MethodSpec("SoftModularPolicy", {**DEEP, "routing": "hard"}, "none")
+)
+register_method("mlp-matched", _mlp_matched)
+register_method(
+    "topk",
+    MethodSpec(
+        "SoftModularPolicy",
+        {**DEEP, "routing": "topk", "routing_kwargs": {"k": 2}},
+        "inverse_alpha",
+    ),
+)
+register_method("soft-no-balance", MethodSpec("SoftModularPolicy", SHALLOW, "none"))

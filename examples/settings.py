@@ -1,9 +1,11 @@
-"""The settings of one training run, and the two presets that fill in its schedule.
+"""The settings of one training run, and the presets that fill in its schedule.
 
 ``TrainSettings`` is what a user chooses (on the command line or in Python). Every
 schedule field left at ``None`` is filled by the preset; ``resolve_schedule`` turns
 the pair into a ``Schedule`` of concrete numbers, which is what the run uses and what
-``settings.json`` records.
+``settings.json`` records. The names a setting allows are defined once, where they
+live: benchmarks and modes in ``modnet_metaworld.suites``, methods in
+``examples.methods.METHODS``, presets in ``PRESETS`` below.
 
 The ``paper`` preset is the authors' schedule (Yang et al. 2020, Appendix, and the
 authors' published MT10/MT50 configuration), expressed in SB3's units, where one
@@ -22,37 +24,24 @@ authors' published MT10/MT50 configuration), expressed in SB3's units, where one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import Field, model_validator
 
+from examples.common.choices import one_of
+from examples.methods import METHODS
 from modnet.config import FrozenConfig
+from modnet_metaworld.suites import Benchmark, Mode, task_names
 
 __all__ = [
-    "BENCHMARK_SIZES",
-    "METHODS",
-    "Method",
+    "PRESETS",
     "Schedule",
     "TrainSettings",
     "resolve_schedule",
     "validate_settings",
 ]
-
-Method = Literal[
-    "soft-shallow",
-    "soft-deep",
-    "mt-sac",
-    "mt-mh-sac",
-    "moe",
-    "hard-routing",
-    "mlp-matched",
-    "topk",
-    "soft-no-balance",
-]
-METHODS: tuple[str, ...] = get_args(Method)
-
-BENCHMARK_SIZES = {"MT10": 10, "MT50": 50}
 
 # The authors' schedule, in units of env steps *per task*; see the module docstring.
 STEPS_PER_EPOCH = 200
@@ -60,21 +49,62 @@ PAPER_EPOCHS = {"MT10": 7_500, "MT50": 5_000}
 PAPER_REPLAY = {"MT10": 1_000_000, "MT50": 10_000_000}
 
 
+def paper_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
+    """The authors' schedule for ``t`` tasks of ``benchmark`` (the module docstring)."""
+    return {
+        "total_steps": PAPER_EPOCHS[benchmark] * STEPS_PER_EPOCH * t,
+        "warmup_steps": 20 * STEPS_PER_EPOCH * t,
+        "eval_freq": STEPS_PER_EPOCH * t,
+        "eval_episodes": 3,
+        "batch_per_task": 128,
+        # Every 100 epochs: a checkpoint with a 1e6 replay buffer is ~0.5 GB.
+        "checkpoint_freq": 100 * STEPS_PER_EPOCH * t,
+        "replay_size": PAPER_REPLAY[benchmark],
+    }
+
+
+def smoke_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
+    """Minutes on 2 CPU cores: every artefact of a run, none of its results.
+
+    Four 150-step episodes per task (one of warm-up, three of training with updates)
+    and two evaluations of one episode per task.
+    """
+    return {
+        "total_steps": 600 * t,
+        "warmup_steps": 150 * t,
+        "eval_freq": 300 * t,
+        "eval_episodes": 1,
+        "batch_per_task": 32,
+        "checkpoint_freq": 300 * t,
+        "replay_size": 100_000,
+    }
+
+
+PRESETS: dict[str, Callable[[Benchmark, int], dict[str, int]]] = {
+    "paper": paper_preset,
+    "smoke": smoke_preset,
+}
+"""Schedules by name: ``PRESETS[name](benchmark, num_tasks)`` gives the values of the
+``TrainSettings`` fields it fills in (those the user left at ``None``)."""
+
+
 class TrainSettings(FrozenConfig):
     """What one training run is: benchmark, mode, method, seed, preset and overrides."""
 
-    benchmark: Literal["MT10", "MT50"] = Field(
+    benchmark: Benchmark = Field(
         "MT10", description="Meta-World benchmark: MT10 (10 tasks) or MT50 (50 tasks)."
     )
-    mode: Literal["fixed", "conditioned"] = Field(
+    mode: Mode = Field(
         "fixed",
         description="fixed: one goal per task (paper's Fixed); conditioned: new goal every reset.",
     )
-    method: Method = Field("soft-shallow", description="Network and loss weighting to train.")
+    method: one_of(METHODS) = Field(
+        "soft-shallow", description="Network and loss weighting to train."
+    )
     seed: int = Field(
         0, ge=0, description="Seed of the envs, the networks and the replay sampling."
     )
-    preset: Literal["paper", "smoke"] = Field(
+    preset: one_of(PRESETS) = Field(
         "smoke",
         description="Schedule: paper = the authors' (15M/50M env steps); smoke = minutes on a CPU.",
     )
@@ -143,7 +173,9 @@ class TrainSettings(FrozenConfig):
     @property
     def num_tasks(self) -> int:
         """T: the number of tasks this run trains on."""
-        return len(self.tasks) if self.tasks is not None else BENCHMARK_SIZES[self.benchmark]
+        if self.tasks is not None:
+            return len(self.tasks)
+        return len(task_names(self.benchmark))
 
     def default_run_dir(self) -> Path:
         return Path("runs") / f"{self.benchmark}-{self.mode}-{self.method}-s{self.seed}"
@@ -171,37 +203,14 @@ class Schedule(FrozenConfig):
 
 def resolve_schedule(settings: TrainSettings) -> Schedule:
     """Fill the preset's numbers in, then apply the user's overrides."""
-    t = settings.num_tasks
-    if settings.preset == "paper":
-        preset = {
-            "total_steps": PAPER_EPOCHS[settings.benchmark] * STEPS_PER_EPOCH * t,
-            "warmup_steps": 20 * STEPS_PER_EPOCH * t,
-            "eval_freq": STEPS_PER_EPOCH * t,
-            "eval_episodes": 3,
-            "batch_per_task": 128,
-            # Every 100 epochs: a checkpoint with a 1e6 replay buffer is ~0.5 GB.
-            "checkpoint_freq": 100 * STEPS_PER_EPOCH * t,
-            "replay_size": PAPER_REPLAY[settings.benchmark],
-        }
-    else:
-        # Four 150-step episodes per task: one of warm-up, three of training with
-        # updates; two evaluations of one episode per task. Minutes on 2 CPU cores.
-        preset = {
-            "total_steps": 600 * t,
-            "warmup_steps": 150 * t,
-            "eval_freq": 300 * t,
-            "eval_episodes": 1,
-            "batch_per_task": 32,
-            "checkpoint_freq": 300 * t,
-            "replay_size": 100_000,
-        }
+    preset = PRESETS[settings.preset](settings.benchmark, settings.num_tasks)
     for name in preset:
         value = getattr(settings, name)
         if value is not None:
             preset[name] = value
     return Schedule(
         **preset,
-        batch_size=preset["batch_per_task"] * t,
+        batch_size=preset["batch_per_task"] * settings.num_tasks,
         episode_length=150,
         learning_rate=3e-4,
         tau=0.005,

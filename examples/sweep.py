@@ -29,7 +29,8 @@ from typing import Any
 import submitit
 
 from examples.aggregate import aggregate
-from examples.settings import METHODS, TrainSettings, resolve_schedule, validate_settings
+from examples.common.cli import field_choices
+from examples.settings import TrainSettings, resolve_schedule, validate_settings
 from modnet.errors import ConfigError
 
 __all__ = ["TrainJob", "main", "sweep_settings"]
@@ -103,38 +104,40 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m examples.sweep",
         description="Run examples.train over seeds x methods x benchmarks x modes with submitit.",
     )
+    # Allowed values and single defaults are TrainSettings' own, so both commands agree.
+    defaults = {name: field.default for name, field in TrainSettings.model_fields.items()}
     parser.add_argument(
         "--benchmarks",
         nargs="+",
-        default=["MT10"],
-        choices=["MT10", "MT50"],
-        help="(default: MT10)",
+        default=[defaults["benchmark"]],
+        choices=field_choices(TrainSettings, "benchmark"),
+        help=f"(default: {defaults['benchmark']})",
     )
     parser.add_argument(
         "--modes",
         nargs="+",
-        default=["fixed"],
-        choices=["fixed", "conditioned"],
-        help="(default: fixed)",
+        default=[defaults["mode"]],
+        choices=field_choices(TrainSettings, "mode"),
+        help=f"(default: {defaults['mode']})",
     )
     parser.add_argument(
         "--methods",
         nargs="+",
         default=["soft-shallow", "mt-sac"],
-        choices=METHODS,
+        choices=field_choices(TrainSettings, "method"),
         help="(default: soft-shallow mt-sac)",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="(default: 0 1 2)")
     parser.add_argument(
         "--preset",
-        choices=["paper", "smoke"],
-        default="smoke",
-        help="Schedule of every run (default: smoke).",
+        choices=field_choices(TrainSettings, "preset"),
+        default=defaults["preset"],
+        help=f"Schedule of every run (default: {defaults['preset']}).",
     )
     parser.add_argument(
         "--device",
-        choices=["auto", "cpu", "cuda"],
-        default="auto",
+        choices=field_choices(TrainSettings, "device"),
+        default=defaults["device"],
         help="Torch device of every run.",
     )
     parser.add_argument(

@@ -38,9 +38,8 @@ from examples.common.routing_probe import probe_routing
 from examples.common.run_dir import RunDir
 from examples.common.subset import SubsetOneHot
 from examples.common.tables import success_table
-from examples.methods import matched_mlp_spec, method_spec
+from examples.methods import build_method
 from examples.settings import (
-    BENCHMARK_SIZES,
     Schedule,
     TrainSettings,
     resolve_schedule,
@@ -236,26 +235,16 @@ def build_env(settings: TrainSettings, schedule: Schedule) -> VecEnv:
         return env
     allowed = task_names(settings.benchmark)
     indices = sorted(allowed.index(name) for name in settings.tasks)
-    return SubsetOneHot(env, num_tasks=BENCHMARK_SIZES[settings.benchmark], task_indices=indices)
+    return SubsetOneHot(env, num_tasks=len(allowed), task_indices=indices)
 
 
 def choose_method(settings: TrainSettings, env: VecEnv):
     """The method's spec, and what the run record says about it."""
-    if settings.method == "mlp-matched":
-        spec, counts = matched_mlp_spec(
-            env.observation_space, env.action_space, num_tasks=env.num_envs
-        )
-        print(
-            "mlp-matched: parameters of the actor / one critic: soft-shallow "
-            f"{counts['soft_shallow_actor']:,} / {counts['soft_shallow_critic']:,}, MLP "
-            f"{counts['mlp_actor']:,} / {counts['mlp_critic']:,} (net_arch {spec.policy_kwargs['net_arch']})"
-        )
-    else:
-        spec, counts = method_spec(settings.method, num_tasks=env.num_envs), None
+    spec = build_method(
+        settings.method, env.observation_space, env.action_space, num_tasks=env.num_envs
+    )
     record = {"policy": spec.policy, "policy_kwargs": spec.policy_kwargs, "reweight": spec.reweight}
-    if counts is not None:
-        record["parameter_counts"] = counts
-    return spec, record
+    return spec, {**record, **spec.record}
 
 
 def make_logger(run: RunDir) -> Logger:

@@ -1,4 +1,4 @@
-"""The examples' plumbing: atomic writes, checkpoints, the eval CSV, methods, routing probes."""
+"""The examples' plumbing: atomic writes, checkpoints, the eval CSV, matched widths, routing probes."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from examples.common.eval_log import EvalCSV, EvalRecorder, EvalRow, read_eval_c
 from examples.common.plots import plot_routing_embedding, plot_routing_heatmaps  # noqa: E402
 from examples.common.routing_probe import probe_routing  # noqa: E402
 from examples.common.subset import SubsetOneHot  # noqa: E402
-from examples.methods import matched_mlp_widths, method_spec  # noqa: E402
+from examples.methods import matched_mlp_widths  # noqa: E402
 from examples.paper_results import PAPER_TABLE_1, paper_success  # noqa: E402
-from examples.settings import METHODS  # noqa: E402
 from modnet_sb3 import MTSAC, PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
 
@@ -143,25 +142,6 @@ def test_matched_mlp_widths_match_the_counts_they_aim_at() -> None:
     assert abs(actor(49, 4, wa) - 691_022) <= abs(actor(49, 4, wa + 1) - 691_022)
     assert abs(actor(49, 4, wa) - 691_022) <= abs(actor(49, 4, wa - 1) - 691_022)
     assert abs(critic(49, 4, wc) - 690_823) / 690_823 < 0.005
-
-
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "mlp-matched"])
-def test_every_method_builds_and_takes_a_step(method) -> None:
-    spec = method_spec(method, num_tasks=3)
-    env = make_point_reach_vec_env(3, seed=0)
-    model = MTSAC(
-        spec.policy,
-        env,
-        policy_kwargs=dict(spec.policy_kwargs),
-        reweight=spec.reweight,
-        num_tasks=3,
-        learning_starts=3,
-        batch_size=6,
-        buffer_size=60,
-        seed=0,
-    )
-    model.learn(12)
-    assert model.num_timesteps == 12
 
 
 def test_paper_numbers_cover_the_paper_methods() -> None:

@@ -11,12 +11,8 @@ pytest.importorskip("modnet_metaworld")
 pytest.importorskip("modnet_sb3")
 
 from examples import train as train_module  # noqa: E402
-from examples.settings import (  # noqa: E402
-    METHODS,
-    TrainSettings,
-    resolve_schedule,
-    validate_settings,
-)
+from examples.methods import METHODS  # noqa: E402
+from examples.settings import TrainSettings, resolve_schedule, validate_settings  # noqa: E402
 from modnet.errors import ConfigError  # noqa: E402
 
 
@@ -55,6 +51,7 @@ def test_settings_are_frozen_and_forbid_unknown_keys() -> None:
     ("values", "pattern"),
     [
         ({"method": "soft"}, r"method must be one of 'soft-shallow', 'soft-deep'.*got 'soft'"),
+        ({"preset": "fast"}, r"preset must be one of 'paper' or 'smoke', got 'fast'"),
         ({"benchmark": "MT20"}, r"benchmark must be one of 'MT10' or 'MT50', got 'MT20'"),
         ({"mode": "random"}, r"mode must be one of 'fixed' or 'conditioned'"),
         ({"total_steps": 0}, r"total_steps must be greater than 0, got 0"),
