@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils import benchmark
 
-from modnet.modules import ModuleBank, RoutedLinear
+from modnet import ModuleBank, RoutedLinear
 from modnet.routing import TopK
 
 BATCH = 1280

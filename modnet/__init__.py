@@ -15,16 +15,22 @@ from modnet.config import (
     TopKConfig,
 )
 from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
-from modnet.modules import ModuleBank, RoutedLinear
-from modnet.networks import (
-    MixtureOfExperts,
-    MultiHeadMLP,
-    RoutingTrace,
-    SoftRoutedMLP,
-    TaskMLP,
-    task_one_hot,
+from modnet.baselines import MixtureOfExperts, MultiHeadMLP, TaskMLP
+from modnet.module_bank import ModuleBank
+from modnet.routed_linear import RoutedLinear
+from modnet.routing import (
+    Hard,
+    Routing,
+    RoutingStrategy,
+    Soft,
+    TopK,
+    make_routing,
+    register_routing,
+    routing_names,
 )
-from modnet.routing import Hard, Routing, RoutingStrategy, Soft, TopK, make_routing
+from modnet.soft_modular_variants import SoftModularVariant, register_variant, variant_names
+from modnet.soft_routed_mlp import RoutingTrace, SoftRoutedMLP
+from modnet.task_input import task_one_hot
 
 __all__ = [
     "ConfigError",
@@ -41,6 +47,8 @@ __all__ = [
     "TopK",
     "TopKConfig",
     "make_routing",
+    "register_routing",
+    "routing_names",
     # module banks and routed layers
     "ModuleBank",
     "ModuleBankConfig",
@@ -52,11 +60,14 @@ __all__ = [
     "MultiHeadMLP",
     "MultiHeadMLPConfig",
     "RoutingTrace",
+    "SoftModularVariant",
     "SoftRoutedMLP",
     "SoftRoutedMLPConfig",
     "TaskMLP",
     "TaskMLPConfig",
+    "register_variant",
     "task_one_hot",
+    "variant_names",
 ]
 
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from modnet.config import MixtureOfExpertsConfig, MultiHeadMLPConfig, TaskMLPConfig
 from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
-from modnet.modules import ModuleBank
+from modnet.module_bank import ModuleBank
 from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
 from modnet.validation import check_batch_features, check_positive_int
@@ -37,7 +37,7 @@ def _sizes(where: str, name: str, value: object, *, allow_empty: bool) -> tuple[
         or (not sizes and not allow_empty)
         or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)
     ):
-        expected = "be a sequence of positive ints" + ("" if allow_empty else " (non-empty)")
+        expected = "be a sequence of ints >= 1" + ("" if allow_empty else " (non-empty)")
         raise ConfigError(mismatch(where, name, expected, repr(value)))
     return sizes
 

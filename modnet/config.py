@@ -22,6 +22,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from modnet.errors import ConfigError, mismatch
+from modnet.validation import int_at_least_problem
 
 __all__ = ["FrozenConfig"]
 
@@ -176,7 +177,7 @@ RoutingField = Annotated[Any, BeforeValidator(_routing_spec)]
 
 
 # --------------------------------------------------------------------------------------
-# Networks (modnet.networks): SoftRoutedMLP and the paper's baselines
+# Networks: SoftRoutedMLP and the paper's baselines
 # --------------------------------------------------------------------------------------
 
 __all__ += [
@@ -191,8 +192,9 @@ def int_at_least(minimum: int) -> Any:
     """An int field ``>= minimum`` (bools and floats refused), worded like every modnet check."""
 
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"be an int >= {minimum}")
+        problem = int_at_least_problem(value, minimum)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     return Annotated[int, BeforeValidator(check)]
@@ -292,7 +294,7 @@ class MixtureOfExpertsConfig(_NetworkConfig):
 
 
 # --------------------------------------------------------------------------------------
-# Module banks and routed layers (modnet.modules): ModuleBank, RoutedLinear
+# Module banks and routed layers: ModuleBank, RoutedLinear
 # --------------------------------------------------------------------------------------
 
 __all__ += ["ModuleBankConfig", "RoutedLinearConfig"]

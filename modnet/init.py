@@ -41,7 +41,7 @@ def authors_linear_init_(linear: nn.Linear, *, bias: float = AUTHORS_BIAS) -> nn
 
 
 def authors_bank_init(weight: Tensor, bias: Tensor | None) -> None:
-    """:data:`modnet.modules.BankInit` for a ``ModuleBank`` built like n authors' Linears.
+    """:data:`modnet.module_bank.BankInit` for a ``ModuleBank`` built like n authors' Linears.
 
     ``weight`` is ``[n, in, out]``; each member was an ``nn.Linear(in, out)``
     whose stored weight has size[0] = out, hence the bound ``1/sqrt(out)``.

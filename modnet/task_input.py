@@ -1,6 +1,6 @@
 """Turning the ``task`` argument of a multi-task network into a one-hot.
 
-Every network in :mod:`modnet.networks` takes ``task`` either as int64 ids
+Every multi-task network of :mod:`modnet` takes ``task`` either as int64 ids
 ``[B]`` or as a float one-hot ``[B, T]``. :func:`task_one_hot` validates both
 forms with messages that name the argument, what was expected and what came.
 """
@@ -78,18 +78,19 @@ def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tenso
     """
     if isinstance(task, Tensor) and task.is_floating_point():
         one_hot = task_one_hot(task, num_tasks, batch_size, where)
-        if not _compiling():
-            exact = ((one_hot == 0) | (one_hot == 1)).all(dim=-1) & (one_hot.sum(dim=-1) == 1)
-            if not bool(exact.all()):
-                bad = int((~exact).nonzero()[0, 0])
-                raise ShapeError(
-                    mismatch(
-                        where,
-                        "task one-hot",
-                        "have exactly one 1 and zeros elsewhere in every row",
-                        f"row {bad} = {one_hot[bad].tolist()}",
-                    )
+        exact = ((one_hot == 0) | (one_hot == 1)).all(dim=-1) & (one_hot.sum(dim=-1) == 1)
+        if _compiling():
+            torch._assert_async(exact.all(), f"{where}: task one-hot must be exact")
+        elif not bool(exact.all()):
+            bad = int((~exact).nonzero()[0, 0])
+            raise ShapeError(
+                mismatch(
+                    where,
+                    "task one-hot",
+                    "have exactly one 1 and zeros elsewhere in every row",
+                    f"row {bad} = {one_hot[bad].tolist()}",
                 )
+            )
         return one_hot.argmax(dim=-1)
     if not isinstance(task, Tensor):
         raise ShapeError(
@@ -105,7 +106,14 @@ def _checked_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> T
         raise ShapeError(
             mismatch(where, "task ids", f"have shape ({batch_size},)", tuple(task.shape))
         )
-    if not _compiling() and task.numel() > 0:
+    if _compiling():
+        # A compiled graph cannot raise on tensor contents; a device assertion keeps an id
+        # out of range from silently picking a wrong (or, negative, a wrapped-around) row.
+        in_range = ((task >= 0) & (task < num_tasks)).all()
+        torch._assert_async(in_range, f"{where}: task ids must be in [0, {num_tasks})")
+    elif task.numel() > 0:
+        # The same check on every device (an out-of-range lookup is an IndexError on the
+        # CPU but a device-side assert on CUDA): one reduction and one host read.
         low, high = (int(v) for v in torch.aminmax(task))
         if low < 0 or high >= num_tasks:
             bad = low if low < 0 else high

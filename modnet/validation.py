@@ -6,14 +6,26 @@ from torch import Tensor
 
 from modnet.errors import ConfigError, ShapeError, mismatch
 
-__all__ = ["check_batch_features", "check_positive_int"]
+__all__ = ["check_batch_features", "check_positive_int", "int_at_least_problem"]
 
 
-def check_positive_int(where: str, name: str, value: object) -> int:
-    """``value`` if it is an int >= 1 (bools refused), else a ``ConfigError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(mismatch(where, name, "be a positive int", repr(value)))
-    return value
+def int_at_least_problem(value: object, minimum: int = 1) -> str | None:
+    """``"be an int >= minimum"`` if ``value`` is not one (bools and floats refused), else None.
+
+    The one wording of this check: the layers' own checks and the configs' int fields
+    (:func:`modnet.config.int_at_least`) both use it.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        return f"be an int >= {minimum}"
+    return None
+
+
+def check_positive_int(where: str, name: str, value: object, minimum: int = 1) -> int:
+    """``value`` if it is an int >= ``minimum``, else a ``ConfigError`` naming ``name``."""
+    problem = int_at_least_problem(value, minimum)
+    if problem is not None:
+        raise ConfigError(mismatch(where, name, problem, repr(value)))
+    return value  # type: ignore[return-value]
 
 
 def check_batch_features(where: str, x: Tensor, in_features: int) -> int:

@@ -155,10 +155,10 @@ def test_from_config() -> None:
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: TaskMLP(0, 3, 4), r"TaskMLP: in_features must be a positive int, got 0"),
+        (lambda: TaskMLP(0, 3, 4), r"TaskMLP: in_features must be an int >= 1, got 0"),
         (
             lambda: TaskMLP(5, 3, 4, hidden_sizes=(4, 0)),
-            r"hidden_sizes must be a sequence of positive ints",
+            r"hidden_sizes must be a sequence of ints >= 1",
         ),
         (
             lambda: MultiHeadMLP(5, 3, 4, trunk_sizes="400"),
@@ -166,7 +166,7 @@ def test_from_config() -> None:
         ),
         (
             lambda: MixtureOfExperts(5, 3, 4, num_experts=0),
-            r"num_experts must be a positive int, got 0",
+            r"num_experts must be an int >= 1, got 0",
         ),
     ],
 )

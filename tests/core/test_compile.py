@@ -63,3 +63,29 @@ def test_compiled_backward_matches_eager() -> None:
     net(x, one_hot).square().sum().backward()
     for k, p in net.named_parameters():
         torch.testing.assert_close(got[k], p.grad, rtol=1e-4, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("bad", [3, -1], ids=["too-large", "negative"])
+def test_compiled_forward_refuses_task_ids_out_of_range(bad: int) -> None:
+    # Eager raises a ShapeError; a compiled graph cannot raise on tensor contents, so a
+    # device assertion stops it instead of a silent lookup of a wrong (or wrapped) row.
+    torch._dynamo.reset()
+    net = tiny("soft")
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    x = torch.randn(4, 4)
+    torch.testing.assert_close(
+        compiled(x, torch.tensor([0, 1, 2, 0])), net(x, torch.tensor([0, 1, 2, 0]))
+    )
+    with pytest.raises(RuntimeError, match=r"SoftRoutedMLP.forward: task ids must be in \[0, 3\)"):
+        compiled(x, torch.tensor([0, bad, 1, 2]))
+
+
+def test_compiled_ensemble_forward_matches_eager() -> None:
+    torch._dynamo.reset()
+    from torch.func import stack_module_state
+
+    nets = [tiny("soft") for _ in range(2)]
+    params, _ = stack_module_state(nets)
+    x, task = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
+    compiled = torch.compile(nets[0].ensemble_forward, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(params, x, task), nets[0].ensemble_forward(params, x, task))

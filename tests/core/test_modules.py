@@ -1,4 +1,4 @@
-"""Tests of ModuleBank (modnet.modules): oracles, round trips, initialisation, errors.
+"""Tests of ModuleBank (modnet.module_bank): oracles, round trips, initialisation, errors.
 
 Shapes are drawn pairwise different (``distinct_dims``) so a transposed or wrongly
 broadcast operand fails. Tolerances are float32 rounding of sums of ``in`` products.
@@ -16,7 +16,7 @@ from strategies import distinct_dims
 from torch import Tensor, nn
 
 from modnet.errors import ConfigError, ShapeError
-from modnet.modules import ModuleBank
+from modnet.module_bank import ModuleBank
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -302,10 +302,10 @@ def test_bad_inputs_raise_shape_errors() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"in_features": 0}, r"ModuleBank: in_features must be a positive int, got 0"),
-        ({"out_features": -2}, r"out_features must be a positive int, got -2"),
-        ({"num_modules": 2.0}, r"num_modules must be a positive int, got 2.0"),
-        ({"num_modules": True}, r"num_modules must be a positive int, got True"),
+        ({"in_features": 0}, r"ModuleBank: in_features must be an int >= 1, got 0"),
+        ({"out_features": -2}, r"out_features must be an int >= 1, got -2"),
+        ({"num_modules": 2.0}, r"num_modules must be an int >= 1, got 2.0"),
+        ({"num_modules": True}, r"num_modules must be an int >= 1, got True"),
     ],
 )
 def test_bad_settings_raise_config_errors(kwargs: dict, match: str) -> None:

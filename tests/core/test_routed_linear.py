@@ -1,4 +1,4 @@
-"""Tests of RoutedLinear (modnet.modules): the routed mixture, sparse top-k dispatch, errors.
+"""Tests of RoutedLinear (modnet.routed_linear): the routed mixture, sparse top-k dispatch, errors.
 
 Most tests make the router the identity (``context_features = n``, weight = I, bias = 0)
 so the routing logits are exactly the drawn context; a strict gap between logits is
@@ -16,7 +16,7 @@ from torch import Tensor
 
 from modnet.config import ModuleBankConfig, RoutedLinearConfig, TopKConfig
 from modnet.errors import ConfigError, ShapeError
-from modnet.modules import ModuleBank, RoutedLinear
+from modnet import ModuleBank, RoutedLinear
 from modnet.routing import Hard, Routing, Soft, TopK
 
 EPS = torch.finfo(torch.float32).eps
@@ -296,10 +296,10 @@ def test_bad_settings_raise_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"routing must select k <= num_modules=4, got k=5"):
         RoutedLinear(6, 3, 4, routing=TopK(5))
     with pytest.raises(
-        ConfigError, match=r"RoutedLinear: num_modules must be a positive int, got 0"
+        ConfigError, match=r"RoutedLinear: num_modules must be an int >= 1, got 0"
     ):
         RoutedLinear(6, 3, 0)
-    with pytest.raises(ConfigError, match=r"context_features must be a positive int, got 0"):
+    with pytest.raises(ConfigError, match=r"context_features must be an int >= 1, got 0"):
         RoutedLinear(6, 3, 4, context_features=0)
     with pytest.raises(ConfigError, match=r"make_routing: spec must be one of"):
         RoutedLinear(6, 3, 4, routing="softmax")
