@@ -3,6 +3,7 @@
 The public API is re-exported here; nothing else lives in this file.
 """
 
+from modnet.baselines import MixtureOfExperts, MultiHeadMLP, TaskMLP
 from modnet.config import (
     HardConfig,
     MixtureOfExpertsConfig,
@@ -15,7 +16,6 @@ from modnet.config import (
     TopKConfig,
 )
 from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
-from modnet.baselines import MixtureOfExperts, MultiHeadMLP, TaskMLP
 from modnet.module_bank import ModuleBank
 from modnet.routed_linear import RoutedLinear
 from modnet.routing import (

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from strategies import distinct_dims, strict_gap_logits
 from torch import Tensor
 
+from modnet import ModuleBank, RoutedLinear
 from modnet.config import ModuleBankConfig, RoutedLinearConfig, TopKConfig
 from modnet.errors import ConfigError, ShapeError
-from modnet import ModuleBank, RoutedLinear
 from modnet.routing import Hard, Routing, Soft, TopK
 
 EPS = torch.finfo(torch.float32).eps
