@@ -3,7 +3,8 @@
 Run:  python benchmarks/ablate_networks.py            (about 2 minutes)
       python benchmarks/ablate_networks.py --rounds 3 (quicker)
 
-Each variant below removes one part of the official network and is timed (forward +
+Each ablation below is a registered variant of the network (one public hook of the
+official variant overridden) that removes one part of the official network and is timed (forward +
 backward at B=1280, the training step of ``bench_networks.py``) in the same interleaved
 rounds as the full network and the plain MLP of equal parameter count. The variants
 compute a *different function*; they exist only to be timed. The difference between
@@ -29,62 +30,57 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from bench_networks import OUT, STATE, TASKS, count, interleaved, plain_mlp, ratio
 from torch import Tensor
 
-from modnet import SoftRoutedMLP
+from modnet import SoftRoutedMLP, register_variant
+from modnet.parameter_layouts import ParameterLayout
+from modnet.soft_modular_variants import Official, Weigh
 
-# The network's own helpers, so that the ablated forward does the kept parts exactly as
-# SoftRoutedMLP does (private: this script follows modnet/soft_routed_mlp.py).
-from modnet.soft_routed_mlp import _bank_per_module, _bank_shared, _dense, _relu_, _weigher
-
-Drop = Literal["none", "conditioned heads", "routing", "routing and mixing"]
+# Each ablation is a registered variant that overrides one public hook of the official
+# variant (modnet/soft_modular_variants.py); everything it keeps runs the network's own code.
 
 
-class AblatedSoftRoutedMLP(SoftRoutedMLP):
-    """``SoftRoutedMLP`` (official variant) with one part of the computation removed."""
+class _WithoutConditionedHeads(Official):
+    name = "ablate-conditioned-heads"
 
-    drop: Drop = "none"
+    def routes(self, ps: ParameterLayout, e: Tensor, weigh: Weigh) -> list[Tensor]:
+        p = self.first_route(ps, e, weigh)
+        uniform = e.new_full((*e.shape[:-1], self.n), 1.0 / self.n)
+        return [p] * (self.num_layers - 1) + [uniform]
 
-    def _forward_official(self, x: Tensor, h: Tensor, aux: list[Tensor] | None):  # type: ignore[override]
-        b, n, L = x.shape[0], self.num_modules, self.num_layers
-        f = _dense(self.state_fc2, _relu_(_dense(self.state_fc1, x)))
-        uniform_vec = x.new_full((b, n), 1.0 / n)
-        if self.drop in ("routing", "routing and mixing"):
-            routes = [x.new_full((b, n, n), 1.0 / n)] * (L - 1) + [uniform_vec]
-        else:
-            e = _dense(self.trunk_fc2, _relu_(_dense(self.trunk_fc1, _relu_(f * h))))
-            weigh = _weigher(self.routing, e, aux)
-            first, *later = self.logit_layers
-            p = weigh(_dense(first, F.relu(e)).view(b, n, n))
-            routes, history = [p], [p.view(b, n * n)]
-            for i, (cond_layer, logit_layer) in enumerate(
-                zip(self.cond_layers, later, strict=True)
-            ):
-                last = i == L - 2
-                if self.drop == "conditioned heads":
-                    routes.append(uniform_vec if last else routes[0])
-                    continue
-                cond = history[0] if len(history) == 1 else torch.cat(history, dim=-1)
-                logits = _dense(logit_layer, _relu_(_dense(cond_layer, cond) * e))
-                p = weigh(logits) if last else weigh(logits.view(b, n, n))
-                if not last:
-                    history.append(p.view(b, n * n))
-                routes.append(p)
-        first_bank, *banks = self.layers
-        out = _bank_shared(first_bank, F.relu(f))
-        for bank, p in zip(banks, routes[:-1], strict=True):
-            if self.drop == "routing and mixing":
-                # A fresh ReLU'd tensor, as the mixing would give, without the mixing.
-                out = _bank_per_module(bank, F.relu(out))
-            else:
-                out = _bank_per_module(bank, _relu_(torch.bmm(p, out)))
-        final = _relu_(torch.bmm(routes[-1].unsqueeze(1), out)).squeeze(1)
-        return _dense(self.output, final), routes[:-1], routes[-1]
+
+class _WithoutRouting(Official):
+    name = "ablate-routing"
+
+    def routing_trunk(self, ps: ParameterLayout, f: Tensor, h: Tensor) -> Tensor:
+        return f  # not computed: routes() below reads only its shape
+
+    def routes(self, ps: ParameterLayout, e: Tensor, weigh: Weigh) -> list[Tensor]:
+        n, lead = self.n, e.shape[:-1]
+        return [e.new_full((*lead, n, n), 1.0 / n)] * (self.num_layers - 1) + [
+            e.new_full((*lead, n), 1.0 / n)
+        ]
+
+
+class _WithoutRoutingAndMixing(_WithoutRouting):
+    name = "ablate-routing-and-mixing"
+
+    def mix_relu(self, p: Tensor, out: Tensor) -> Tensor:
+        # A fresh ReLU'd tensor, as the mixing would give, without the mixing.
+        return F.relu(out)
+
+
+ABLATIONS = {
+    "conditioned heads": _WithoutConditionedHeads,
+    "routing": _WithoutRouting,
+    "routing and mixing": _WithoutRoutingAndMixing,
+}
+for _cls in ABLATIONS.values():
+    register_variant(_cls)
 
 
 def main() -> None:
@@ -109,15 +105,13 @@ def main() -> None:
 
         return step
 
-    drops: list[Drop] = ["conditioned heads", "routing", "routing and mixing"]
     for preset in args.presets.split(","):
         net = getattr(SoftRoutedMLP, preset)(STATE, OUT, TASKS)
         mlp = plain_mlp(count(net), STATE + TASKS, OUT)
         fns = {"full": train(net, x, task), "plain MLP": train(mlp, xz)}
-        for drop in drops:
-            ablated = getattr(AblatedSoftRoutedMLP, preset)(STATE, OUT, TASKS)
+        for drop, variant in ABLATIONS.items():
+            ablated = getattr(SoftRoutedMLP, preset)(STATE, OUT, TASKS, variant=variant.name)
             ablated.load_state_dict(net.state_dict())
-            ablated.drop = drop
             fns[f"without {drop}"] = train(ablated, x, task)
         times = interleaved(fns, args.rounds, 0.4, time.process_time)
         full = statistics.median(times["full"]) * 1e3
