@@ -27,13 +27,12 @@ Results and their reading: docs/benchmarks/networks.md ("Where the time goes").
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
-from bench_networks import OUT, STATE, TASKS, count, interleaved, plain_mlp, ratio
+from bench_networks import OUT, STATE, TASKS, ablation_setup, count, interleaved, plain_mlp, ratio
 from torch import Tensor
 
 from modnet import SoftRoutedMLP, register_variant
@@ -84,15 +83,7 @@ for _cls in ABLATIONS.values():
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--presets", default="shallow,deep")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    print(f"torch {torch.__version__}, 1 thread, rounds={args.rounds}, clock=process CPU time")
+    args = ablation_setup(__doc__ or "", rounds=7)
     batch = 1280
     x = torch.randn(batch, STATE)
     task = torch.arange(batch) % TASKS

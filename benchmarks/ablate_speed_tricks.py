@@ -21,14 +21,12 @@ reverts together stay within 3 %. Results: docs/benchmarks/networks.md ("Speed t
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
-from bench_networks import OUT, STATE, TASKS, interleaved
+from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved
 from torch import nn
 
 import modnet.parameter_layouts as layouts
@@ -98,18 +96,7 @@ def with_patch(step: Callable[[], object], patch: _Patch, plain: bool) -> Callab
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--presets", default="shallow,deep")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    print(
-        f"torch {torch.__version__}, 1 thread, rounds={args.rounds}, clock=process CPU time, "
-        f"load average {os.getloadavg()[0]:.2f}"
-    )
+    args = ablation_setup(__doc__ or "", rounds=5)
     for preset in args.presets.split(","):
         net = getattr(SoftRoutedMLP, preset)(STATE, OUT, TASKS)
         for mode, batch in (("train", 1280), ("act", 10)):

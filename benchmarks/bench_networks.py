@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -113,6 +114,23 @@ def gemm_floor(net: SoftRoutedMLP, batch: int, train: bool) -> Callable[[], None
                     torch.bmm(x.transpose(1, 2), g)
 
     return step
+
+
+def ablation_setup(doc: str, rounds: int) -> argparse.Namespace:
+    """The ablation scripts' command line (``--rounds``, ``--presets``) and one seeded thread."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--presets", default="shallow,deep")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    print(
+        f"torch {torch.__version__}, 1 thread, rounds={args.rounds}, clock=process CPU time, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    return args
 
 
 def ratio(times: dict[str, list[float]], num: str, den: str) -> float:

@@ -34,7 +34,8 @@ from stable_baselines3 import SAC
 
 from modnet import SoftRoutedMLP
 from modnet.reference import LoopSoftRoutedMLP
-from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer, make_random_state_vec_env
+from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
+from modnet_sb3.testing import make_random_state_vec_env
 
 NUM_TASKS, STATE_DIM, ACTION_DIM, BATCH = 10, 39, 4, 1280
 

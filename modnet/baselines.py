@@ -24,7 +24,7 @@ from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.module_bank import ModuleBank
 from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
-from modnet.validation import check_batch_features, check_positive_int
+from modnet.validation import check_batch_features, check_positive_int, check_positive_ints
 
 __all__ = ["MixtureOfExperts", "MultiHeadMLP", "TaskMLP"]
 
@@ -72,9 +72,9 @@ class TaskMLP(nn.Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.in_features = check_positive_int(where, "in_features", in_features)
-        self.out_features = check_positive_int(where, "out_features", out_features)
-        self.num_tasks = check_positive_int(where, "num_tasks", num_tasks)
+        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
+            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
+        )
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
         self.net = _mlp(in_features + num_tasks, self.hidden_sizes, out_features)
 
@@ -121,9 +121,9 @@ class MultiHeadMLP(nn.Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.in_features = check_positive_int(where, "in_features", in_features)
-        self.out_features = check_positive_int(where, "out_features", out_features)
-        self.num_tasks = check_positive_int(where, "num_tasks", num_tasks)
+        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
+            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
+        )
         self.trunk_sizes = _sizes(where, "trunk_sizes", trunk_sizes, allow_empty=True)
         self.head_sizes = _sizes(where, "head_sizes", head_sizes, allow_empty=True)
         trunk: list[nn.Module] = []
@@ -196,9 +196,9 @@ class MixtureOfExperts(nn.Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.in_features = check_positive_int(where, "in_features", in_features)
-        self.out_features = check_positive_int(where, "out_features", out_features)
-        self.num_tasks = check_positive_int(where, "num_tasks", num_tasks)
+        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
+            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
+        )
         self.num_experts = check_positive_int(where, "num_experts", num_experts)
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
         layers = []

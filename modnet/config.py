@@ -213,6 +213,14 @@ class _NetworkConfig(FrozenConfig):
     #: Number of tasks T.
     num_tasks: _Width
 
+    @classmethod
+    def of(
+        cls, where: str, in_features: int, out_features: int, num_tasks: int, **settings: Any
+    ) -> Self:
+        """The config of a network called as ``Network(in, out, T, **settings)`` by ``where``."""
+        sizes = {"in_features": in_features, "out_features": out_features, "num_tasks": num_tasks}
+        return cls.validated(where, **sizes, **settings)
+
 
 class SoftRoutedMLPConfig(_NetworkConfig):
     """``SoftRoutedMLP``'s settings: the one definition of its constructor arguments.

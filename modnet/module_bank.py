@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from modnet.config import ModuleBankConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
-from modnet.validation import check_positive_int
+from modnet.validation import check_positive_ints
 
 __all__ = ["BankInit", "ModuleBank"]
 
@@ -63,9 +63,9 @@ class ModuleBank(nn.Module):
     ) -> None:
         super().__init__()
         where = "ModuleBank"
-        self.in_features = check_positive_int(where, "in_features", in_features)
-        self.out_features = check_positive_int(where, "out_features", out_features)
-        self.num_modules = check_positive_int(where, "num_modules", num_modules)
+        self.in_features, self.out_features, self.num_modules = check_positive_ints(
+            where, in_features=in_features, out_features=out_features, num_modules=num_modules
+        )
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(num_modules, in_features, out_features, **factory))
         if bias:

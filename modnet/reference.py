@@ -40,12 +40,8 @@ class LoopSoftRoutedMLP(nn.Module):
     ) -> None:
         super().__init__()
         # The same settings, checked with the same messages, as the batched network.
-        cfg = SoftRoutedMLPConfig.validated(
-            type(self).__name__,
-            in_features=in_features,
-            out_features=out_features,
-            num_tasks=num_tasks,
-            **settings,
+        cfg = SoftRoutedMLPConfig.of(
+            type(self).__name__, in_features, out_features, num_tasks, **settings
         )
         if cfg.variant not in ("official", "paper"):
             raise ConfigError(

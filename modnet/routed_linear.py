@@ -24,7 +24,7 @@ from modnet.config import RoutedLinearConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
 from modnet.module_bank import ModuleBank
 from modnet.routing import Routing, RoutingStrategy, TopK, make_routing, selected_indices
-from modnet.validation import check_positive_int
+from modnet.validation import check_positive_int, check_positive_ints
 
 __all__ = ["Dispatch", "RoutedLinear"]
 
@@ -75,9 +75,9 @@ class RoutedLinear(nn.Module):
     ) -> None:
         super().__init__()
         where = "RoutedLinear"
-        self.in_features = check_positive_int(where, "in_features", in_features)
-        self.out_features = check_positive_int(where, "out_features", out_features)
-        self.num_modules = check_positive_int(where, "num_modules", num_modules)
+        self.in_features, self.out_features, self.num_modules = check_positive_ints(
+            where, in_features=in_features, out_features=out_features, num_modules=num_modules
+        )
         if context_features is not None:
             check_positive_int(where, "context_features", context_features)
         self.context_features = context_features

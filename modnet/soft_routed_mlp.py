@@ -13,10 +13,11 @@ for one network and for K stacked ones (:mod:`modnet.parameter_layouts`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Self
 
 from modnet.config import SoftRoutedMLPConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
@@ -116,12 +117,8 @@ class SoftRoutedMLP(nn.Module):
         self, in_features: int, out_features: int, num_tasks: int, **settings: Any
     ) -> None:
         super().__init__()
-        cfg = SoftRoutedMLPConfig.validated(
-            type(self).__name__,
-            in_features=in_features,
-            out_features=out_features,
-            num_tasks=num_tasks,
-            **settings,
+        cfg = SoftRoutedMLPConfig.of(
+            type(self).__name__, in_features, out_features, num_tasks, **settings
         )
         self.config = cfg
         self.in_features, self.out_features = cfg.in_features, cfg.out_features
@@ -136,23 +133,21 @@ class SoftRoutedMLP(nn.Module):
         self._layers_by_name = {name: m for name, m in self.named_modules() if name}
 
     # ------------------------------------------------------------------ presets
-    @classmethod
-    def shallow(
-        cls, in_features: int, out_features: int, num_tasks: int, **overrides: Any
-    ) -> SoftRoutedMLP:
-        """The paper's Shallow configuration: ``L=2, n=2, d=256`` (overridable)."""
-        kwargs: dict[str, Any] = {"num_layers": 2, "num_modules": 2, "module_features": 256}
-        kwargs.update(overrides)
-        return cls(in_features, out_features, num_tasks, **kwargs)
+    #: The paper's two configurations (Yang et al. 2020, Section 5.1).
+    PRESETS: ClassVar[dict[str, dict[str, int]]] = {
+        "shallow": {"num_layers": 2, "num_modules": 2, "module_features": 256},
+        "deep": {"num_layers": 4, "num_modules": 4, "module_features": 128},
+    }
 
     @classmethod
-    def deep(
-        cls, in_features: int, out_features: int, num_tasks: int, **overrides: Any
-    ) -> SoftRoutedMLP:
+    def shallow(cls, in_features: int, out_features: int, num_tasks: int, **overrides: Any) -> Self:
+        """The paper's Shallow configuration: ``L=2, n=2, d=256`` (overridable)."""
+        return cls(in_features, out_features, num_tasks, **{**cls.PRESETS["shallow"], **overrides})
+
+    @classmethod
+    def deep(cls, in_features: int, out_features: int, num_tasks: int, **overrides: Any) -> Self:
         """The paper's Deep configuration: ``L=4, n=4, d=128`` (overridable)."""
-        kwargs: dict[str, Any] = {"num_layers": 4, "num_modules": 4, "module_features": 128}
-        kwargs.update(overrides)
-        return cls(in_features, out_features, num_tasks, **kwargs)
+        return cls(in_features, out_features, num_tasks, **{**cls.PRESETS["deep"], **overrides})
 
     @classmethod
     def from_config(cls, cfg: SoftRoutedMLPConfig) -> SoftRoutedMLP:

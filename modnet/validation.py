@@ -6,7 +6,12 @@ from torch import Tensor
 
 from modnet.errors import ConfigError, ShapeError, mismatch
 
-__all__ = ["check_batch_features", "check_positive_int", "int_at_least_problem"]
+__all__ = [
+    "check_batch_features",
+    "check_positive_int",
+    "check_positive_ints",
+    "int_at_least_problem",
+]
 
 
 def int_at_least_problem(value: object, minimum: int = 1) -> str | None:
@@ -26,6 +31,11 @@ def check_positive_int(where: str, name: str, value: object, minimum: int = 1) -
     if problem is not None:
         raise ConfigError(mismatch(where, name, problem, repr(value)))
     return value  # type: ignore[return-value]
+
+
+def check_positive_ints(where: str, **values: object) -> tuple[int, ...]:
+    """Each of ``values`` checked by :func:`check_positive_int`, in the order given."""
+    return tuple(check_positive_int(where, name, value) for name, value in values.items())
 
 
 def check_batch_features(where: str, x: Tensor, in_features: int) -> int:
