@@ -11,16 +11,22 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_dependency("stable-baselines3", "sb3") from exc
 
-from modnet_sb3.buffers import TaskBalancedReplayBuffer, check_task_columns
+from modnet_sb3.buffers import TaskBalancedReplayBuffer
 from modnet_sb3.critic_ensemble import ModuleEnsemble, clip_grad_norm_per_member_
 from modnet_sb3.diagnostics import record_routing_diagnostics, routing_statistics
 from modnet_sb3.mtsac import MTSAC, REWEIGHTS, task_loss_weights, temperature_loss
-from modnet_sb3.networks import TaskActor, TaskCritic, split_observation
+from modnet_sb3.networks import TaskActor, TaskCritic
 from modnet_sb3.policies import (
     MixtureOfExpertsPolicy,
     MultiHeadPolicy,
     SoftModularPolicy,
     TaskConditionedPolicy,
+)
+from modnet_sb3.task_observation import (
+    TaskObservation,
+    check_task_observations,
+    declared_num_tasks,
+    split_observation,
 )
 from modnet_sb3.toy import (
     PointReachEnv,
@@ -42,8 +48,10 @@ __all__ = [
     "TaskBalancedReplayBuffer",
     "TaskConditionedPolicy",
     "TaskCritic",
-    "check_task_columns",
+    "TaskObservation",
+    "check_task_observations",
     "clip_grad_norm_per_member_",
+    "declared_num_tasks",
     "make_point_reach_vec_env",
     "make_random_state_vec_env",
     "record_routing_diagnostics",

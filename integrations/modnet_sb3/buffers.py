@@ -20,47 +20,9 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet_sb3.task_observation import check_observation_space, check_task_observations
 
-__all__ = ["TaskBalancedReplayBuffer", "check_task_columns"]
-
-
-def check_task_columns(
-    obs: np.ndarray, num_tasks: int, *, where: str, distinct: bool = True
-) -> None:
-    """Check that each env column of ``obs`` ``[E, D]`` carries a task one-hot.
-
-    The one-hot is the last ``num_tasks`` columns. Raises ``ShapeError`` when an entry
-    is not 0/1 or a row is not a one-hot, and, with ``distinct`` and ``E == num_tasks``,
-    when two env columns hold the same task (the balance of
-    :class:`TaskBalancedReplayBuffer` is per env column, so it is per task only when
-    columns and tasks are in one-to-one correspondence).
-    """
-    obs = np.asarray(obs)
-    if obs.ndim != 2 or obs.shape[1] <= num_tasks:
-        raise ShapeError(
-            mismatch(where, "observations", f"have shape (envs, state + {num_tasks})", obs.shape)
-        )
-    one_hot = obs[:, -num_tasks:]
-    binary = np.all((one_hot == 0) | (one_hot == 1))
-    if not binary or not np.all(one_hot.sum(axis=1) == 1):
-        raise ShapeError(
-            mismatch(
-                where,
-                f"the last {num_tasks} observation columns",
-                "be a task one-hot (num_tasks must match the env)",
-                np.array2string(one_hot[:4], precision=3, threshold=40),
-            )
-        )
-    tasks = one_hot.argmax(axis=1)
-    if distinct and obs.shape[0] == num_tasks and len(np.unique(tasks)) != num_tasks:
-        raise ShapeError(
-            mismatch(
-                where,
-                "env columns",
-                "hold one distinct task each (one env per task)",
-                f"tasks {tasks.tolist()}",
-            )
-        )
+__all__ = ["TaskBalancedReplayBuffer"]
 
 
 class TaskBalancedReplayBuffer(ReplayBuffer):
@@ -73,8 +35,10 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
     terminal state for the TD target.
 
     Args:
-        check_one_hot: validate on every ``add`` that each env column carries a distinct
-            task one-hot in its last ``n_envs`` observation columns.
+        check_one_hot: validate on every ``add`` that the observations and next
+            observations are finite and that each env column carries a distinct task
+            one-hot in its last ``n_envs`` observation columns (on the host, before the
+            data is stored, so sampling and training need no checks).
     """
 
     def __init__(
@@ -89,24 +53,8 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
         *,
         check_one_hot: bool = True,
     ) -> None:
-        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-            raise ConfigError(
-                mismatch(
-                    "TaskBalancedReplayBuffer",
-                    "observation_space",
-                    "be a flat Box (state + task one-hot)",
-                    observation_space,
-                )
-            )
-        if observation_space.shape[0] <= n_envs:
-            raise ConfigError(
-                mismatch(
-                    "TaskBalancedReplayBuffer",
-                    "observation width",
-                    f"exceed n_envs={n_envs} (one env per task, one-hot in the last columns)",
-                    observation_space.shape[0],
-                )
-            )
+        # n_envs is the number of tasks: one env per task.
+        check_observation_space(observation_space, n_envs, where="TaskBalancedReplayBuffer")
         super().__init__(
             buffer_size,
             observation_space,
@@ -129,7 +77,11 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
         infos: list[dict[str, Any]],
     ) -> None:
         if self.check_one_hot:
-            check_task_columns(obs, self.num_tasks, where="TaskBalancedReplayBuffer.add")
+            where = "TaskBalancedReplayBuffer.add"
+            check_task_observations(obs, self.num_tasks, where=where, distinct=True)
+            # The next observation at an episode's end is the env's last one, which no
+            # predict call sees.
+            check_task_observations(next_obs, self.num_tasks, where=where, distinct=True)
         super().add(obs, next_obs, action, reward, done, infos)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:

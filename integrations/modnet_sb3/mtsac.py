@@ -14,7 +14,8 @@ Differences from SB3's ``SAC`` (the authors' multi-task SAC; REFERENCE.md, "Mult
 - Critic loss ``Σ_k mean_b(w_t (Q_k − y)²)``; actor loss ``mean_b(w_t (α_t log π − min_k Q_k))``.
 - Gradient norms clipped at ``max_grad_norm`` (1.0), per network: the actor, and each
   critic on its own (as separate networks with separate clipping in the authors' code).
-- The task of a sample is read from the one-hot in the last ``T`` observation columns.
+- The task of a sample is read from the one-hot in the last ``T`` observation columns
+  (:mod:`modnet_sb3.task_observation`).
 
 Everything else (soft target update τ, time-limit handling, train frequency, logging,
 callbacks, save/load) is SB3's.
@@ -37,7 +38,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
 from modnet.errors import ConfigError, mismatch
-from modnet_sb3.buffers import TaskBalancedReplayBuffer, check_task_columns
+from modnet_sb3.buffers import TaskBalancedReplayBuffer
 from modnet_sb3.critic_ensemble import clip_grad_norm_per_member_
 from modnet_sb3.diagnostics import record_routing_diagnostics
 from modnet_sb3.networks import TaskCritic
@@ -46,7 +47,12 @@ from modnet_sb3.policies import (
     MultiHeadPolicy,
     SoftModularPolicy,
     TaskConditionedPolicy,
-    resolve_num_tasks,
+)
+from modnet_sb3.task_observation import (
+    check_observation_space,
+    check_task_observations,
+    declared_num_tasks,
+    split_observation,
 )
 
 __all__ = ["MTSAC", "REWEIGHTS", "task_loss_weights", "temperature_loss"]
@@ -100,8 +106,10 @@ class MTSAC(SAC):
     ``tau=0.005``), plus:
 
     Args:
-        num_tasks: ``T``. Default: the policy's ``num_tasks`` policy_kwarg if given, else
-            the number of envs (one env per task).
+        num_tasks: ``T``, the width of the task one-hot. Default: the policy's
+            ``num_tasks`` policy_kwarg if given, else what the env declares in an attribute
+            ``num_tasks`` (on the VecEnv, else on its envs: ``env.get_attr("num_tasks")``),
+            else the number of envs when there are several (one env per task).
         reweight: per-task loss weights, ``"inverse_alpha"`` (default, authors' code),
             ``"paper"`` or ``"none"`` (the paper's baselines).
         max_grad_norm: clip each network's gradient norm to this (``None``: no clipping).
@@ -248,8 +256,21 @@ class MTSAC(SAC):
             )
         num_tasks = self.num_tasks if self.num_tasks is not None else from_policy
         if num_tasks is None:
-            num_tasks = self.n_envs if self.n_envs > 1 else None
-        num_tasks = resolve_num_tasks(self.observation_space, num_tasks, "MTSAC")
+            num_tasks = declared_num_tasks(self.env, where="MTSAC")
+        if num_tasks is None and self.n_envs > 1:
+            num_tasks = self.n_envs
+        if num_tasks is None:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "num_tasks",
+                    'be given: MTSAC(num_tasks=T) or policy_kwargs={"num_tasks": T}, or an '
+                    "attribute num_tasks on the env (T, the width of the task one-hot that "
+                    "ends each observation)",
+                    None,
+                )
+            )
+        num_tasks = check_observation_space(self.observation_space, num_tasks, where="MTSAC")
         if task_policy:
             self.policy_kwargs = {**self.policy_kwargs, "num_tasks": num_tasks}
         return num_tasks
@@ -298,7 +319,7 @@ class MTSAC(SAC):
         result = super()._setup_learn(*args, **kwargs)
         if isinstance(self._last_obs, np.ndarray):
             # The earliest point where the env's actual observations can be checked.
-            check_task_columns(
+            check_task_observations(
                 self._last_obs,
                 self.num_tasks,
                 where="MTSAC.learn",
@@ -325,9 +346,6 @@ class MTSAC(SAC):
         if self.log_ent_coef is not None:
             return self.log_ent_coef.detach().exp()
         return self.ent_coef_tensor.detach().expand(self.num_tasks)
-
-    def _task_index(self, obs: torch.Tensor) -> torch.Tensor:
-        return obs[:, -self.num_tasks :].argmax(dim=-1)
 
     def _q_values(
         self, critic: nn.Module, obs: torch.Tensor, actions: torch.Tensor
@@ -359,7 +377,7 @@ class MTSAC(SAC):
         sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, alpha loss
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            task = self._task_index(data.observations)  # [B]
+            task = split_observation(data.observations, self.num_tasks).task  # [B]
             actions_pi, log_prob = self.actor.action_log_prob(data.observations)
             log_prob = log_prob.reshape(-1)  # [B]
 

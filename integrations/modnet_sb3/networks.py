@@ -1,8 +1,8 @@
-"""SB3 actor and critic built from task-conditioned networks ``net(x [B, i], task [B, T])``.
+"""SB3 actor and critic built from task-conditioned networks ``net(x [B, i], task [B])``.
 
-Observations follow Meta-World's convention: a flat state followed by the task one-hot
-in the last ``T`` columns. Both wrappers split the two and hand the network
-``(state, one-hot)`` (the actor) or ``(cat(state, action), one-hot)`` (each critic), so
+Observations are a flat state followed by the task one-hot in the last ``T`` columns
+(:mod:`modnet_sb3.task_observation`). Both wrappers split the two and hand the network
+``(state, task ids)`` (the actor) or ``(cat(state, action), task ids)`` (each critic), so
 any network with the core's ``forward(x, task)`` signature plugs in: ``SoftRoutedMLP``,
 ``LoopSoftRoutedMLP``, ``MultiHeadMLP``, ``MixtureOfExperts``, ``TaskMLP``.
 """
@@ -21,18 +21,13 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from torch import nn
 
 from modnet_sb3.critic_ensemble import ModuleEnsemble
+from modnet_sb3.task_observation import split_observation
 
-__all__ = ["TaskActor", "TaskCritic", "split_observation"]
+__all__ = ["TaskActor", "TaskCritic"]
 
 # The authors' (and SB3's) clamp of the policy's log standard deviation.
 LOG_STD_MIN = -20.0
 LOG_STD_MAX = 2.0
-
-
-def split_observation(obs: torch.Tensor, num_tasks: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split ``obs [B, S + T]`` into the state ``[B, S]`` and the task one-hot ``[B, T]``."""
-    obs = obs.float()
-    return obs[:, :-num_tasks], obs[:, -num_tasks:]
 
 
 def _build(network_class: type[nn.Module], kwargs: dict[str, Any], **shape: int) -> nn.Module:
@@ -49,7 +44,7 @@ def _has_routing(network_class: type[nn.Module]) -> bool:
 class TaskActor(BasePolicy):
     """SAC actor: a tanh-squashed Gaussian whose mean and log-std come from one network.
 
-    The network maps ``(state [B, S], one-hot [B, T]) -> [B, 2A]``, split into mean and
+    The network maps ``(state [B, S], task ids [B]) -> [B, 2A]``, split into mean and
     log-std (clamped to ``[-20, 2]``); actions are ``tanh`` of a reparameterised sample,
     the deterministic action is ``tanh(mean)``, as in the authors' code.
 
@@ -135,7 +130,7 @@ class TaskActor(BasePolicy):
 
 
 class TaskCritic(BaseModel):
-    """``n_critics`` independent Q networks ``Q_k(cat(state, action), one-hot) -> [B, 1]``.
+    """``n_critics`` independent Q networks ``Q_k(cat(state, action), task ids) -> [B, 1]``.
 
     With ``vmap_critics=True`` (default) the critics' parameters are stacked and all
     critics run in one vectorised call (:class:`ModuleEnsemble`); with ``False`` they run
@@ -194,7 +189,7 @@ class TaskCritic(BaseModel):
     def _inputs(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A critic's ``(x [B, S + A], task one-hot [B, T])`` from ``obs`` and ``actions``."""
+        """A critic's ``(x [B, S + A], task ids [B])`` from ``obs`` and ``actions``."""
         state, task = split_observation(obs, self.num_tasks)
         return torch.cat([state, actions], dim=-1), task
 

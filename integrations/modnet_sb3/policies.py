@@ -8,15 +8,20 @@
 MT-SAC itself is SB3's ``MlpPolicy`` on the one-hot observation.
 
 Observations are flat, with the task one-hot in the last ``num_tasks`` columns
-(Meta-World's convention). The actor and each of the ``n_critics`` critics are
-independent networks, each with its own routing; a critic reads ``cat(state, action)``
-and the task. The critics run together: stacked parameters, evaluated in one call
-(``SoftRoutedMLP.ensemble_forward`` where the network has one, ``vmap`` otherwise).
+(:mod:`modnet_sb3.task_observation`). The actor and each of the ``n_critics`` critics
+are independent networks, each with its own routing; a critic reads
+``cat(state, action)`` and the task. The critics run together: stacked parameters,
+evaluated in one call (``SoftRoutedMLP.ensemble_forward`` where the network has one,
+``vmap`` otherwise).
+
+A policy's network settings are its network config's fields (``SoftRoutedMLPConfig``
+for :class:`SoftModularPolicy`), taken as keyword arguments and validated by the config,
+so a setting added to the network is a setting of the policy with no edit here.
 
 SB3 pitfalls handled here: ``SACPolicy.__init__`` calls ``_build``, so every setting
 is stored before ``super().__init__``; no keyword argument is hard-coded into the
 ``super().__init__`` call (``load`` re-sends every constructor parameter); tuples that
-come back from ``save``/``load`` as lists are turned back into tuples.
+come back from ``save``/``load`` as lists are turned back into tuples (by the config).
 """
 
 from __future__ import annotations
@@ -26,115 +31,64 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 import modnet
+from modnet.config import (
+    FrozenConfig,
+    MixtureOfExpertsConfig,
+    MultiHeadMLPConfig,
+    SoftRoutedMLPConfig,
+)
 from modnet.errors import ConfigError, mismatch
 from modnet_sb3.networks import TaskActor, TaskCritic
+from modnet_sb3.task_observation import check_observation_space, check_task_observations
 
 __all__ = [
-    "METAWORLD_STATE_DIM",
     "MixtureOfExpertsPolicy",
     "MultiHeadPolicy",
     "SoftModularPolicy",
     "TaskConditionedPolicy",
 ]
 
-# Meta-World 3's observation is 39 floats followed by the task one-hot; with
-# ``num_tasks=None`` a policy reads the one-hot width off that convention.
-METAWORLD_STATE_DIM = 39
-
-ROUTING_NAMES = ("soft", "hard", "topk")
-VARIANTS = ("official", "paper")
-
-
-def _as_tuple(value: Any) -> Any:
-    # SB3's save/load turns tuples in policy_kwargs into lists.
-    return tuple(value) if isinstance(value, list) else value
-
-
-def resolve_num_tasks(observation_space: spaces.Space, num_tasks: int | None, where: str) -> int:
-    """Check the observation space against ``num_tasks`` (or infer it) and return ``T``.
-
-    The observation must be a flat Box of width ``S + T`` with ``S >= 1``. With
-    ``num_tasks=None``, ``T`` is inferred from Meta-World's layout (``S = 39``).
-    Declared bounds of the one-hot columns must admit 0 and 1.
-    """
-    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-        raise ConfigError(
-            mismatch(
-                where,
-                "observation_space",
-                "be a flat Box (state + task one-hot)",
-                observation_space,
-            )
-        )
-    width = int(observation_space.shape[0])
-    if num_tasks is None:
-        if width <= METAWORLD_STATE_DIM:
-            raise ConfigError(
-                mismatch(
-                    where,
-                    "num_tasks",
-                    f"be given in policy_kwargs (it is inferred only for Meta-World's "
-                    f"{METAWORLD_STATE_DIM}-dim state + one-hot); observation width is {width}, got",
-                    None,
-                )
-            )
-        num_tasks = width - METAWORLD_STATE_DIM
-    if isinstance(num_tasks, bool) or not isinstance(num_tasks, (int, np.integer)) or num_tasks < 1:
-        raise ConfigError(mismatch(where, "num_tasks", "be an int >= 1", repr(num_tasks)))
-    num_tasks = int(num_tasks)
-    if width <= num_tasks:
-        raise ConfigError(
-            mismatch(
-                where,
-                "observation width",
-                f"hold a state and the {num_tasks}-column task one-hot (be > num_tasks={num_tasks})",
-                width,
-            )
-        )
-    low = observation_space.low[-num_tasks:]
-    high = observation_space.high[-num_tasks:]
-    if np.any(low > 0) or np.any(high < 1):
-        raise ConfigError(
-            mismatch(
-                where,
-                f"bounds of the last {num_tasks} observation columns (the one-hot)",
-                "admit 0 and 1; does num_tasks match the env?",
-                f"low={low.tolist()}, high={high.tolist()}",
-            )
-        )
-    return num_tasks
+# The sizes every network config takes; the policy supplies them from the spaces.
+_SIZES = ("in_features", "out_features", "num_tasks")
 
 
 class TaskConditionedPolicy(SACPolicy):
     """Base of the multi-task SAC policies: actor and critics are ``network_class`` instances.
 
-    A subclass names its default network class and which constructor arguments go to
-    the network (:meth:`_network_kwargs`). SB3's MLP arguments (``net_arch``,
-    ``activation_fn``) do not apply; ``use_sde`` and ``share_features_extractor`` are
-    refused.
+    A subclass names its network config (:attr:`network_config`) and its default
+    network; the config's fields other than the three sizes are the policy's network
+    settings (:meth:`setting_names`), accepted as keyword arguments, validated by the
+    config, stored as attributes and saved with the policy. SB3's MLP arguments
+    (``net_arch``, ``activation_fn``) do not apply; ``use_sde`` and
+    ``share_features_extractor`` are refused.
 
     Args:
         observation_space: flat Box, state followed by the task one-hot.
         action_space: Box.
         lr_schedule: SB3's learning-rate schedule.
-        num_tasks: ``T``; ``None`` infers it from Meta-World's layout (39 + T columns).
+        num_tasks: ``T``, the width of the one-hot. Required: pass
+            ``policy_kwargs={"num_tasks": T}`` (``MTSAC`` fills it in from the env).
         network_class: the network of the actor and every critic, called as
-            ``network_class(in_features=..., out_features=..., num_tasks=T, **network settings)``.
+            ``network_class(in_features=..., out_features=..., num_tasks=T, **settings)``.
         vmap_critics: run the critics together (stacked parameters, one call through the
             network's ``ensemble_forward`` if it has one, else ``vmap``); ``False`` runs
             them one after the other.
         n_critics: number of critics (2 in SAC).
         optimizer_class, optimizer_kwargs: the optimiser of actor and critics.
+        **settings: the network's settings (see the subclass).
         Other arguments: SB3's ``SACPolicy`` arguments, accepted so that SB3 can re-create
             the policy on ``load``.
     """
 
+    #: The config whose fields (but the sizes) are the network settings.
+    network_config: ClassVar[type[FrozenConfig]]
     # Name of the default network in the ``modnet`` namespace (looked up at build time).
     default_network: ClassVar[str]
     actor: TaskActor
@@ -163,6 +117,7 @@ class TaskConditionedPolicy(SACPolicy):
         num_tasks: int | None = None,
         network_class: type[nn.Module] | None = None,
         vmap_critics: bool = True,
+        **settings: Any,
     ) -> None:
         where = type(self).__name__
         if use_sde:
@@ -200,8 +155,28 @@ class TaskConditionedPolicy(SACPolicy):
             )
         if isinstance(n_critics, bool) or not isinstance(n_critics, int) or n_critics < 1:
             raise ConfigError(mismatch(where, "n_critics", "be an int >= 1", repr(n_critics)))
+        if num_tasks is None:
+            raise ConfigError(
+                mismatch(
+                    where,
+                    "num_tasks",
+                    'be given: pass policy_kwargs={"num_tasks": T}, T the width of the task '
+                    "one-hot that ends each observation (MTSAC reads it from the env)",
+                    None,
+                )
+            )
         # Stored before super().__init__, which calls _build -> make_actor/make_critic.
-        self.num_tasks = resolve_num_tasks(observation_space, num_tasks, where)
+        self.num_tasks = check_observation_space(observation_space, num_tasks, where=where)
+        sizes = {
+            "in_features": int(observation_space.shape[0]) - self.num_tasks,  # type: ignore[index]
+            "out_features": 2 * get_action_dim(action_space),
+            "num_tasks": self.num_tasks,
+        }
+        for name, value in self._validated_settings(where, sizes, settings).items():
+            # object.__setattr__: a RoutingStrategy given as `routing` is an nn.Module,
+            # which nn.Module refuses (and would register) before Module.__init__. It is
+            # only a template: every network gets its own deep copy.
+            object.__setattr__(self, name, value)
         self.network_class = (
             network_class if network_class is not None else getattr(modnet, self.default_network)
         )
@@ -226,23 +201,62 @@ class TaskConditionedPolicy(SACPolicy):
             share_features_extractor,
         )
 
-    def _network_kwargs(self) -> dict[str, Any]:
-        """The settings passed to ``network_class`` besides the input/output sizes."""
-        raise NotImplementedError
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The network settings this policy takes: its config's fields but the sizes."""
+        return tuple(n for n in cls.network_config.model_fields if n not in _SIZES)
 
-    def _own_constructor_parameters(self) -> dict[str, Any]:
-        """This class's own constructor arguments, re-emitted on save."""
-        return {
-            "num_tasks": self.num_tasks,
-            "network_class": self.network_class,
-            "vmap_critics": self.vmap_critics,
-        }
+    @classmethod
+    def _validated_settings(
+        cls, where: str, sizes: dict[str, int], settings: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Every network setting, validated by the config (defaults filled in)."""
+        names = cls.setting_names()
+        unknown = [n for n in settings if n not in names]
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown argument {unknown[0]!r} (got {settings[unknown[0]]!r}); "
+                f"known network settings: {', '.join(names)}"
+            )
+        # Validated with the actor's sizes; the values it returns are what the networks
+        # get (pydantic turns lists back into tuples, so save/load round-trips).
+        config = cls.network_config.validated(where, **sizes, **settings)
+        return {name: getattr(config, name) for name in names}
+
+    def network_settings(self) -> dict[str, Any]:
+        """The settings passed to ``network_class`` besides the sizes."""
+        return {name: getattr(self, name) for name in self.setting_names()}
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data["net_arch"] = None  # SACPolicy stores its [256, 256] default; these nets ignore it
-        data.update(self._own_constructor_parameters())
+        data.update(
+            num_tasks=self.num_tasks,
+            network_class=self.network_class,
+            vmap_critics=self.vmap_critics,
+            **self.network_settings(),
+        )
         return data
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """SB3's ``predict``, after checking the observations on the host.
+
+        Every value must be finite and the last ``num_tasks`` columns an exact one-hot
+        (a ``ShapeError`` names the env column). Collection (``SAC`` and ``MTSAC``) acts
+        through here, so an env that emits a NaN or a wrong one-hot is caught before the
+        observation reaches the networks, at no cost to the training step.
+        """
+        if not isinstance(observation, dict):
+            check_task_observations(
+                observation, self.num_tasks, where=f"{type(self).__name__}.predict"
+            )
+        return super().predict(observation, state, episode_start, deterministic)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> TaskActor:
         return TaskActor(
@@ -250,7 +264,7 @@ class TaskConditionedPolicy(SACPolicy):
             self.action_space,  # type: ignore[arg-type]
             num_tasks=self.num_tasks,
             network_class=self.network_class,
-            network_kwargs=self._network_kwargs(),
+            network_kwargs=self.network_settings(),
             normalize_images=self.normalize_images,
         ).to(self.device)
 
@@ -260,7 +274,7 @@ class TaskConditionedPolicy(SACPolicy):
             self.action_space,  # type: ignore[arg-type]
             num_tasks=self.num_tasks,
             network_class=self.network_class,
-            network_kwargs=self._network_kwargs(),
+            network_kwargs=self.network_settings(),
             n_critics=self._n_critics,
             vmap_critics=self.vmap_critics,
             normalize_images=self.normalize_images,
@@ -270,142 +284,40 @@ class TaskConditionedPolicy(SACPolicy):
 class SoftModularPolicy(TaskConditionedPolicy):
     """SAC policy with Soft Modularization networks (Yang et al., 2020) for actor and critics.
 
-    The defaults are the paper's Shallow configuration (``num_layers=2, num_modules=2,
+    The network settings are :class:`~modnet.config.SoftRoutedMLPConfig`'s fields, with
+    its defaults, the paper's Shallow configuration (``num_layers=2, num_modules=2,
     module_features=256``); Deep is ``num_layers=4, num_modules=4, module_features=128``.
-
-    Args (besides :class:`TaskConditionedPolicy`'s):
-        num_layers: ``L``, module layers (>= 2).
-        num_modules: ``n``, modules per layer.
-        module_features: ``d``, width of each module.
-        routing: ``"soft"`` (the paper), ``"hard"`` (the Hard Routing baseline),
-            ``"topk"`` (give ``routing_kwargs={"k": ...}``), a routing config, or a
-            ``RoutingStrategy`` instance (copied into every network).
-        variant: ``"official"`` (the authors' network) or ``"paper"`` (the printed equations).
-        hidden_features: width of the state encoder and task embedding (400).
-        routing_features: width of the routing trunk (256).
-        routing_kwargs: arguments of the named routing strategy.
-        network_class: ``SoftRoutedMLP`` (default) or a class with the same constructor
-            and forward, e.g. ``modnet.reference.LoopSoftRoutedMLP``.
+    ``routing`` is a registered name (``"soft"``, the paper; ``"hard"``, the Hard Routing
+    baseline; ``"topk"`` with ``routing_kwargs={"k": ...}``), a routing config, or a
+    ``RoutingStrategy`` instance (a template copied into every network); ``variant`` a
+    registered variant (``"official"``, the authors' network; ``"paper"``, the printed
+    equations). ``network_class`` may be any class with ``SoftRoutedMLP``'s constructor
+    and forward, e.g. ``modnet.reference.LoopSoftRoutedMLP``.
     """
 
+    network_config = SoftRoutedMLPConfig
     default_network = "SoftRoutedMLP"
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        *args: Any,
-        num_layers: int = 2,
-        num_modules: int = 2,
-        module_features: int = 256,
-        routing: Any = "soft",
-        variant: str = "official",
-        hidden_features: int = 400,
-        routing_features: int = 256,
-        routing_kwargs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        where = type(self).__name__
-        if isinstance(routing, str) and routing not in ROUTING_NAMES:
-            raise ConfigError(
-                mismatch(where, "routing", f"be one of {list(ROUTING_NAMES)}", repr(routing))
-            )
-        if variant not in VARIANTS:
-            raise ConfigError(
-                mismatch(where, "variant", f"be one of {list(VARIANTS)}", repr(variant))
-            )
-        self.num_layers = num_layers
-        self.num_modules = num_modules
-        self.module_features = module_features
-        # object.__setattr__: a RoutingStrategy instance is an nn.Module, and nn.Module
-        # refuses (and would register) a module attribute before Module.__init__. It is
-        # only a template: every network gets its own deep copy.
-        object.__setattr__(self, "routing", routing)
-        self.variant = variant
-        self.hidden_features = hidden_features
-        self.routing_features = routing_features
-        self.routing_kwargs = dict(routing_kwargs) if routing_kwargs else None
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-
-    def _network_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "num_layers": self.num_layers,
-            "num_modules": self.num_modules,
-            "module_features": self.module_features,
-            "routing": self.routing,
-            "variant": self.variant,
-            "hidden_features": self.hidden_features,
-            "routing_features": self.routing_features,
-        }
-        if self.routing_kwargs:
-            kwargs["routing_kwargs"] = self.routing_kwargs
-        return kwargs
-
-    def _own_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._own_constructor_parameters()
-        data.update(self._network_kwargs())
-        data["routing_kwargs"] = self.routing_kwargs
-        return data
 
 
 class MultiHeadPolicy(TaskConditionedPolicy):
     """MT-MH-SAC: actor and critics are ``MultiHeadMLP`` (a shared trunk, one head per task).
 
-    Args (besides :class:`TaskConditionedPolicy`'s):
-        trunk_sizes: hidden widths of the shared trunk (paper: ``(400, 400)``).
-        head_sizes: hidden widths of each task's head (paper: ``(400,)``).
+    Network settings (:class:`~modnet.config.MultiHeadMLPConfig`): ``trunk_sizes``, the
+    hidden widths of the shared trunk (paper: ``(400, 400)``); ``head_sizes``, those of
+    each task's head (paper: ``(400,)``).
     """
 
+    network_config = MultiHeadMLPConfig
     default_network = "MultiHeadMLP"
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        *args: Any,
-        trunk_sizes: tuple[int, ...] = (400, 400),
-        head_sizes: tuple[int, ...] = (400,),
-        **kwargs: Any,
-    ) -> None:
-        self.trunk_sizes = _as_tuple(trunk_sizes)
-        self.head_sizes = _as_tuple(head_sizes)
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-
-    def _network_kwargs(self) -> dict[str, Any]:
-        return {"trunk_sizes": self.trunk_sizes, "head_sizes": self.head_sizes}
-
-    def _own_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._own_constructor_parameters(), **self._network_kwargs()}
 
 
 class MixtureOfExpertsPolicy(TaskConditionedPolicy):
     """Mixture of Experts: actor and critics are ``MixtureOfExperts`` with a task-conditioned gate.
 
-    Args (besides :class:`TaskConditionedPolicy`'s):
-        num_experts: number of expert MLPs (paper: 4).
-        hidden_sizes: hidden widths of each expert (paper: ``(400, 400, 400)``).
+    Network settings (:class:`~modnet.config.MixtureOfExpertsConfig`): ``num_experts``
+    (paper: 4); ``hidden_sizes``, the hidden widths of each expert (paper:
+    ``(400, 400, 400)``).
     """
 
+    network_config = MixtureOfExpertsConfig
     default_network = "MixtureOfExperts"
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        *args: Any,
-        num_experts: int = 4,
-        hidden_sizes: tuple[int, ...] = (400, 400, 400),
-        **kwargs: Any,
-    ) -> None:
-        self.num_experts = num_experts
-        self.hidden_sizes = _as_tuple(hidden_sizes)
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-
-    def _network_kwargs(self) -> dict[str, Any]:
-        return {"num_experts": self.num_experts, "hidden_sizes": self.hidden_sizes}
-
-    def _own_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._own_constructor_parameters(), **self._network_kwargs()}

@@ -124,7 +124,34 @@ def test_columns_must_hold_distinct_task_one_hots() -> None:
         buffer.add(bad, _obs(rng), *args)
 
 
+def test_non_finite_observations_and_next_observations_are_refused() -> None:
+    rng = np.random.default_rng(0)
+    buffer = TaskBalancedReplayBuffer(8, OBS_SPACE, ACT_SPACE, device="cpu", n_envs=T)
+    args = (np.zeros((T, A)), np.zeros(T), np.zeros(T), [{}] * T)
+    bad = _obs(rng)
+    bad[2, 1] = np.nan
+    with pytest.raises(
+        ShapeError,
+        match=r"TaskBalancedReplayBuffer.add: the observation of env column 2 must be finite, "
+        r"got nan at state entry 1",
+    ):
+        buffer.add(bad, _obs(rng), *args)
+    # The next observation too: at an episode's end it is one no predict call has seen.
+    with pytest.raises(ShapeError, match=r"env column 2 must be finite, got nan"):
+        buffer.add(_obs(rng), bad, *args)
+    assert buffer.pos == 0  # nothing was stored
+    unchecked = TaskBalancedReplayBuffer(
+        8, OBS_SPACE, ACT_SPACE, device="cpu", n_envs=T, check_one_hot=False
+    )
+    unchecked.add(bad, bad, *args)
+    assert unchecked.pos == 1
+
+
 def test_observation_width_must_hold_the_one_hot() -> None:
     narrow = spaces.Box(-1.0, 1.0, shape=(T,), dtype=np.float32)
-    with pytest.raises(ConfigError, match="observation width must exceed n_envs=4"):
+    with pytest.raises(
+        ConfigError,
+        match=r"TaskBalancedReplayBuffer: observation width must hold a state and the "
+        r"4-column task one-hot \(be > num_tasks=4\), got 4",
+    ):
         TaskBalancedReplayBuffer(8, narrow, ACT_SPACE, device="cpu", n_envs=T)

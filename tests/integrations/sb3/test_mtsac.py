@@ -26,10 +26,10 @@ from modnet_sb3 import (  # noqa: E402
     MultiHeadPolicy,
     SoftModularPolicy,
     TaskBalancedReplayBuffer,
-    make_point_reach_vec_env,
     task_loss_weights,
     temperature_loss,
 )
+from modnet_sb3.toy import PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
 SMALL_SOFT = {"hidden_features": 16, "routing_features": 16, "module_features": 16}
 T = 3
@@ -276,6 +276,40 @@ def test_non_box_action_space_is_refused() -> None:
         ConfigError, match="action space must be a gymnasium.spaces.Box, got Discrete"
     ):
         MTSAC("SoftModularPolicy", env, policy_kwargs={"num_tasks": 2})
+
+
+def test_num_tasks_is_read_from_what_the_env_declares() -> None:
+    # One env holding task 1 of 4: the one-hot is 4 wide, though there is a single env.
+    env = DummyVecEnv([lambda: PointReachEnv(1, 4)])
+    model = _model(env=env, replay_buffer_class=None, batch_size=8)
+    assert model.num_tasks == 4 and model.policy.num_tasks == 4
+    assert model.log_ent_coef.shape == (4,)
+    model.learn(12)
+
+
+class _NoNumTasks(gym.Wrapper):
+    """Hides the env's num_tasks: an env that declares nothing."""
+
+    def __getattr__(self, name):
+        if name == "num_tasks":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def get_wrapper_attr(self, name):
+        if name == "num_tasks":
+            raise AttributeError(name)
+        return super().get_wrapper_attr(name)
+
+
+def test_num_tasks_that_cannot_be_known_is_asked_for() -> None:
+    env = DummyVecEnv([lambda: _NoNumTasks(PointReachEnv(1, 4))])
+    with pytest.raises(
+        ConfigError,
+        match=r'MTSAC: num_tasks must be given: MTSAC\(num_tasks=T\) or policy_kwargs=\{"num_tasks": T\}',
+    ):
+        _model(env=env, replay_buffer_class=None, batch_size=8)
+    model = _model(env=env, replay_buffer_class=None, batch_size=8, num_tasks=4)
+    assert model.policy.num_tasks == 4
 
 
 def test_num_tasks_that_does_not_match_the_env_one_hot_is_caught() -> None:
