@@ -1,7 +1,8 @@
 """Stable-Baselines3 integration of modnet: multi-task SAC with Soft Modularization.
 
 ``from modnet_sb3 import SoftModularPolicy, MTSAC, TaskBalancedReplayBuffer``. Needs the
-``sb3`` extra: ``pip install "modnet[sb3]"``.
+``sb3`` extra: ``pip install "modnet[sb3]"``. Small envs for tests live in
+:mod:`modnet_sb3.testing` (not re-exported here).
 """
 
 from modnet.errors import missing_dependency
@@ -28,12 +29,6 @@ from modnet_sb3.task_observation import (
     declared_num_tasks,
     split_observation,
 )
-from modnet_sb3.toy import (
-    PointReachEnv,
-    RandomStateEnv,
-    make_point_reach_vec_env,
-    make_random_state_vec_env,
-)
 
 __all__ = [
     "MTSAC",
@@ -41,8 +36,6 @@ __all__ = [
     "MixtureOfExpertsPolicy",
     "ModuleEnsemble",
     "MultiHeadPolicy",
-    "PointReachEnv",
-    "RandomStateEnv",
     "SoftModularPolicy",
     "TaskActor",
     "TaskBalancedReplayBuffer",
@@ -52,8 +45,6 @@ __all__ = [
     "check_task_observations",
     "clip_grad_norm_per_member_",
     "declared_num_tasks",
-    "make_point_reach_vec_env",
-    "make_random_state_vec_env",
     "record_routing_diagnostics",
     "routing_statistics",
     "split_observation",

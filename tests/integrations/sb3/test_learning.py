@@ -10,7 +10,7 @@ pytest.importorskip("stable_baselines3")
 import numpy as np  # noqa: E402
 
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer  # noqa: E402
-from modnet_sb3.toy import make_point_reach_vec_env  # noqa: E402
+from modnet_sb3.testing import make_point_reach_vec_env  # noqa: E402
 
 T = 3
 

@@ -29,7 +29,7 @@ from modnet_sb3 import (  # noqa: E402
     task_loss_weights,
     temperature_loss,
 )
-from modnet_sb3.toy import PointReachEnv, make_point_reach_vec_env  # noqa: E402
+from modnet_sb3.testing import PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
 SMALL_SOFT = {"hidden_features": 16, "routing_features": 16, "module_features": 16}
 T = 3

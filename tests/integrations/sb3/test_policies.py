@@ -25,7 +25,7 @@ from modnet_sb3 import (  # noqa: E402
     MultiHeadPolicy,
     SoftModularPolicy,
 )
-from modnet_sb3.toy import make_point_reach_vec_env, make_random_state_vec_env  # noqa: E402
+from modnet_sb3.testing import make_point_reach_vec_env, make_random_state_vec_env  # noqa: E402
 
 SMALL_SOFT = {"hidden_features": 16, "routing_features": 16, "module_features": 16}
 T, S, A = 3, 2, 2

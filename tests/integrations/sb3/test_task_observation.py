@@ -18,7 +18,7 @@ from modnet_sb3.task_observation import (  # noqa: E402
     declared_num_tasks,
     split_observation,
 )
-from modnet_sb3.toy import PointReachEnv, make_point_reach_vec_env  # noqa: E402
+from modnet_sb3.testing import PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
 T, S = 3, 2
 

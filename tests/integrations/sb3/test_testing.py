@@ -1,4 +1,4 @@
-"""The toy multi-task point-reaching env and the Meta-World-shaped random env."""
+"""modnet_sb3.testing: the toy point-reaching env and the Meta-World-shaped random env."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ pytest.importorskip("stable_baselines3")
 import numpy as np  # noqa: E402
 
 from modnet.errors import ConfigError  # noqa: E402
-from modnet_sb3.toy import (  # noqa: E402
+from modnet_sb3.testing import (  # noqa: E402
     PointReachEnv,
     make_point_reach_vec_env,
     make_random_state_vec_env,

@@ -1,15 +1,20 @@
-"""A tiny multi-task environment for tests and examples: 2-D point reaching.
+"""Test support: small multi-task envs with the task one-hot at the end of the observation.
 
-Task ``k`` of ``T`` asks a point mass to reach a goal on a circle of radius
-``goal_radius`` at angle ``2 pi k / T``. The goal is not observed: as in Meta-World's
-fixed-goal setting the task one-hot alone tells the agent where to go, so one
-policy must learn ``T`` different behaviours. Observations follow Meta-World's
-convention: ``[x, y, one-hot(T)]``, the one-hot in the last ``T`` columns. The reward
-is the negative distance to the goal (dense), episodes end by time limit only
-(``truncated=True``), so SB3's timeout handling applies.
+Not part of the public API of ``modnet_sb3`` (nothing re-exports them), but stable and
+importable for your own tests: ``from modnet_sb3.testing import make_point_reach_vec_env``.
 
-``make_point_reach_vec_env(num_tasks, seed)`` builds one env per task in a
-``DummyVecEnv`` (column ``k`` = task ``k``), each wrapped in ``Monitor``.
+- :class:`PointReachEnv`, a tiny learnable family: task ``k`` of ``T`` asks a point mass
+  to reach a goal on a circle of radius ``goal_radius`` at angle ``2 pi k / T``. The goal
+  is not observed: as in Meta-World's fixed-goal setting the task one-hot alone tells the
+  agent where to go, so one policy must learn ``T`` different behaviours. Observations
+  are ``[x, y, one-hot(T)]``. The reward is the negative distance to the goal (dense),
+  episodes end by time limit only (``truncated=True``), so SB3's timeout handling applies.
+- :class:`RandomStateEnv`, Meta-World's shapes with random states, for speed
+  measurements and shape tests.
+
+``make_point_reach_vec_env`` and ``make_random_state_vec_env`` build one env per task in
+a ``DummyVecEnv`` (column ``k`` = task ``k``). Every env declares ``num_tasks``, the width
+of its one-hot, which ``MTSAC`` reads.
 """
 
 from __future__ import annotations
