@@ -221,6 +221,11 @@ class _NetworkConfig(FrozenConfig):
         sizes = {"in_features": in_features, "out_features": out_features, "num_tasks": num_tasks}
         return cls.validated(where, **sizes, **settings)
 
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The network's own settings: every field but the three sizes (what a policy takes)."""
+        return tuple(n for n in cls.model_fields if n not in _NetworkConfig.model_fields)
+
 
 class SoftRoutedMLPConfig(_NetworkConfig):
     """``SoftRoutedMLP``'s settings: the one definition of its constructor arguments.
@@ -270,15 +275,6 @@ class SoftRoutedMLPConfig(_NetworkConfig):
         from modnet.routing import make_routing
 
         return make_routing(self.routing, **(self.routing_kwargs or {}))
-
-    def network_settings(self) -> dict[str, Any]:
-        """Every field but the three sizes: what a policy passes on besides them."""
-        return self.model_dump(exclude={"in_features", "out_features", "num_tasks"})
-
-    @classmethod
-    def setting_names(cls) -> tuple[str, ...]:
-        """The names of the network's own settings (every field but the three sizes)."""
-        return tuple(n for n in cls.model_fields if n not in _NetworkConfig.model_fields)
 
 
 class TaskMLPConfig(_NetworkConfig):

@@ -43,7 +43,9 @@ def task_one_hot(
         ``[B, T]`` one-hot (rows of an id input are exactly one-hot).
 
     Raises:
-        ShapeError: wrong rank, batch size, width, dtype, or an id out of range.
+        ShapeError: wrong rank, batch size, width, dtype, or (CPU tensors) an id out of
+            range; on an accelerator or under ``torch.compile`` an id out of range fails an
+            asynchronous device assertion instead (no host synchronisation).
     """
     if not isinstance(task, Tensor):
         raise ShapeError(
@@ -79,7 +81,7 @@ def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tenso
     if isinstance(task, Tensor) and task.is_floating_point():
         one_hot = task_one_hot(task, num_tasks, batch_size, where)
         exact = ((one_hot == 0) | (one_hot == 1)).all(dim=-1) & (one_hot.sum(dim=-1) == 1)
-        if _compiling():
+        if _compiling() or one_hot.device.type != "cpu":
             torch._assert_async(exact.all(), f"{where}: task one-hot must be exact")
         elif not bool(exact.all()):
             bad = int((~exact).nonzero()[0, 0])
@@ -106,14 +108,18 @@ def _checked_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> T
         raise ShapeError(
             mismatch(where, "task ids", f"have shape ({batch_size},)", tuple(task.shape))
         )
-    if _compiling():
-        # A compiled graph cannot raise on tensor contents; a device assertion keeps an id
-        # out of range from silently picking a wrong (or, negative, a wrapped-around) row.
+    if _compiling() or task.device.type != "cpu":
+        # Reading an accelerator tensor's values would stop the host on every network
+        # call (a training step makes several), and a compiled graph cannot raise on
+        # tensor contents: an asynchronous device assertion stops an id out of range
+        # instead of a silent lookup of a wrong (or, negative, a wrapped-around) row. The
+        # adapters check ids where data enters on the host (modnet_sb3: the replay
+        # buffer's add and the policy's predict).
         in_range = ((task >= 0) & (task < num_tasks)).all()
         torch._assert_async(in_range, f"{where}: task ids must be in [0, {num_tasks})")
     elif task.numel() > 0:
-        # The same check on every device (an out-of-range lookup is an IndexError on the
-        # CPU but a device-side assert on CUDA): one reduction and one host read.
+        # On the CPU the values are on the host already: one reduction words the error
+        # (the lookup itself would raise a bare IndexError, or on CUDA a device assert).
         low, high = (int(v) for v in torch.aminmax(task))
         if low < 0 or high >= num_tasks:
             bad = low if low < 0 else high

@@ -41,6 +41,8 @@ class SubsetOneHot(VecEnvWrapper):
             low=space.low[self._keep], high=space.high[self._keep], dtype=space.dtype
         )
         super().__init__(venv, observation_space=observation_space)
+        #: The kept one-hot's width, declared to ``MTSAC`` (it wins over the envs' own T).
+        self.num_tasks = len(task_indices)
 
     def _slice(self, obs: np.ndarray) -> np.ndarray:
         return obs[..., self._keep]

@@ -205,6 +205,9 @@ class TaskOneHot(gym.ObservationWrapper):
         low = np.asarray(base.sawyer_observation_space.low, dtype=np.float64).copy()
         high = np.asarray(base.sawyer_observation_space.high, dtype=np.float64).copy()
         low[-3:], high[-3:] = -np.inf, np.inf
+        #: The one-hot's width T: what the env declares to ``modnet_sb3.MTSAC``, which reads
+        #: it with ``VecEnv.get_attr("num_tasks")`` instead of guessing from a state width.
+        self.num_tasks = num_tasks
         self.one_hot = np.zeros(num_tasks, dtype=np.float32)
         self.one_hot[task_index] = 1.0
         self.observation_space = gym.spaces.Box(

@@ -55,9 +55,6 @@ __all__ = [
     "TaskConditionedPolicy",
 ]
 
-# The sizes every network config takes; the policy supplies them from the spaces.
-_SIZES = ("in_features", "out_features", "num_tasks")
-
 
 class TaskConditionedPolicy(SACPolicy):
     """Base of the multi-task SAC policies: actor and critics are ``network_class`` instances.
@@ -204,7 +201,7 @@ class TaskConditionedPolicy(SACPolicy):
     @classmethod
     def setting_names(cls) -> tuple[str, ...]:
         """The network settings this policy takes: its config's fields but the sizes."""
-        return tuple(n for n in cls.network_config.model_fields if n not in _SIZES)
+        return cls.network_config.setting_names()
 
     @classmethod
     def _validated_settings(

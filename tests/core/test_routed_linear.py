@@ -295,9 +295,7 @@ def test_bad_settings_raise_config_errors() -> None:
         RoutedLinear(6, 3, 4, routing="soft", dispatch="sparse")
     with pytest.raises(ConfigError, match=r"routing must select k <= num_modules=4, got k=5"):
         RoutedLinear(6, 3, 4, routing=TopK(5))
-    with pytest.raises(
-        ConfigError, match=r"RoutedLinear: num_modules must be an int >= 1, got 0"
-    ):
+    with pytest.raises(ConfigError, match=r"RoutedLinear: num_modules must be an int >= 1, got 0"):
         RoutedLinear(6, 3, 0)
     with pytest.raises(ConfigError, match=r"context_features must be an int >= 1, got 0"):
         RoutedLinear(6, 3, 4, context_features=0)

@@ -19,7 +19,8 @@ from examples.common.routing_probe import probe_routing  # noqa: E402
 from examples.common.subset import SubsetOneHot  # noqa: E402
 from examples.methods import matched_mlp_widths  # noqa: E402
 from examples.paper_results import PAPER_TABLE_1, paper_success  # noqa: E402
-from modnet_sb3 import MTSAC, PointReachEnv, make_point_reach_vec_env  # noqa: E402
+from modnet_sb3 import MTSAC  # noqa: E402
+from modnet_sb3.testing import PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path) -> None:
