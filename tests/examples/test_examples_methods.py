@@ -14,6 +14,8 @@ pytest.importorskip("metaworld")
 pytest.importorskip("modnet_metaworld")
 pytest.importorskip("modnet_sb3")
 
+from registered_extras import SHARP, SharpSoft, registered_sharp_routing  # noqa: E402
+
 from examples import sweep  # noqa: E402
 from examples import train as train_module  # noqa: E402
 from examples.methods import (  # noqa: E402
@@ -98,18 +100,21 @@ TINY_NAME = "test-tiny-soft"
 # Any routing name goes through to the policy as it is.
 TINY = MethodSpec(
     "SoftModularPolicy",
-    {"module_features": 16, "hidden_features": 32, "routing_features": 16, "routing": "hard"},
+    # The test-only routing strategy of tests/registered_extras.py: a strategy added with
+    # one registration trains through the CLI like the built-in ones.
+    {"module_features": 16, "hidden_features": 32, "routing_features": 16, "routing": SHARP},
     "none",
 )
 
 
 @pytest.fixture
 def tiny_method():
-    register_method(TINY_NAME, TINY)
-    threads = torch.get_num_threads()
-    yield TINY_NAME
-    torch.set_num_threads(threads)  # examples.train sets it for the whole process
-    unregister_method(TINY_NAME)
+    with registered_sharp_routing():
+        register_method(TINY_NAME, TINY)
+        threads = torch.get_num_threads()
+        yield TINY_NAME
+        torch.set_num_threads(threads)  # examples.train sets it for the whole process
+        unregister_method(TINY_NAME)
 
 
 def test_a_registered_method_is_validated_listed_and_trained_by_the_cli(
@@ -137,7 +142,8 @@ def test_a_registered_method_is_validated_listed_and_trained_by_the_cli(
     record = json.loads((run / "settings.json").read_text())["method"]
     assert record["policy_kwargs"] == {"num_tasks": 1, **TINY.policy_kwargs}
     model = MTSAC.load(run / "final_model.zip", device="cpu")
-    assert model.num_timesteps == 150 and model.policy.routing == "hard"
+    assert model.num_timesteps == 150 and model.policy.routing == SHARP
+    assert isinstance(model.policy.actor.net.routing, SharpSoft)
 
 
 def test_register_method_refuses_taken_names_and_unknown_parts() -> None:

@@ -370,3 +370,28 @@ def test_plain_sac_collection_goes_through_the_check() -> None:
         ShapeError, match=r"predict: the observation of env column 1 must be finite"
     ):
         model.learn(3 * T)
+
+
+def test_a_registered_routing_strategy_works_through_the_policy(tmp_path) -> None:
+    # One class and one registration (tests/registered_extras.py) make a routing name that
+    # the policy accepts, builds into the actor and every critic, saves and loads.
+    from registered_extras import SHARP, registered_sharp_routing
+
+    with registered_sharp_routing() as sharp:
+        policy = _policy(routing=SHARP, routing_kwargs={"power": 3.0})
+        assert all(
+            isinstance(m.routing, sharp) and m.routing.power == 3.0 for m in _networks(policy)
+        )
+        obs = _obs()
+        q = policy.critic(obs, policy.actor(obs, deterministic=True))
+        assert len(q) == 2 and q[0].shape == (6, 1)
+        policy.save(str(tmp_path / "policy.pt"))
+        loaded = SoftModularPolicy.load(str(tmp_path / "policy.pt"))
+        assert loaded.routing == SHARP and loaded.routing_kwargs == {"power": 3.0}
+        torch.testing.assert_close(
+            loaded.actor(obs, deterministic=True), policy.actor(obs, deterministic=True)
+        )
+    with pytest.raises(
+        ConfigError, match=rf"SoftModularPolicy: routing must be one of .*'{SHARP}'"
+    ):
+        _policy(routing=SHARP)
