@@ -54,15 +54,7 @@ def _clear(*tensors: Tensor) -> None:
 
 def dense_step(width: int) -> Callable[[], None]:
     """One ``nn.Linear(width, width)``, fwd + bwd."""
-    lin = nn.Linear(width, width)
-    x = torch.randn(BATCH, width, requires_grad=True)
-    grad = torch.randn(BATCH, width)
-
-    def step() -> None:
-        _clear(x, lin.weight, lin.bias)
-        lin(x).backward(grad)
-
-    return step
+    return dense_rect_step(width, width)
 
 
 def dense_rect_step(in_features: int, out_features: int) -> Callable[[], None]:

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 from gymnasium import spaces
 
 from examples.common.choices import quoted_choices
+from modnet import SoftRoutedMLP
 from modnet.errors import ConfigError, mismatch
 from modnet_sb3 import MTSAC, REWEIGHTS, TaskConditionedPolicy
 
@@ -55,8 +56,9 @@ __all__ = [
     "unregister_method",
 ]
 
-SHALLOW = {"num_layers": 2, "num_modules": 2, "module_features": 256}
-DEEP = {"num_layers": 4, "num_modules": 4, "module_features": 128}
+# The paper's two network sizes, as the core defines them.
+SHALLOW = SoftRoutedMLP.PRESETS["shallow"]
+DEEP = SoftRoutedMLP.PRESETS["deep"]
 MLP_DEPTH = 3  # MT-SAC's [400, 400, 400]
 
 

@@ -13,12 +13,13 @@ Dimension letters: ``b`` batch, ``t`` tasks, ``e`` experts, ``h`` hidden, ``o`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from typing_extensions import Self
 
-from modnet.config import MixtureOfExpertsConfig, MultiHeadMLPConfig, TaskMLPConfig
 from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.module_bank import ModuleBank
@@ -52,7 +53,32 @@ def _mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Seque
     return nn.Sequential(*layers)
 
 
-class TaskMLP(nn.Module):
+class _TaskNetwork(nn.Module):
+    """What the baselines share: the three sizes, ``from_config`` and the forward's checks."""
+
+    in_features: int
+    out_features: int
+    num_tasks: int
+
+    def _set_sizes(self, in_features: int, out_features: int, num_tasks: int) -> str:
+        where = type(self).__name__
+        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
+            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
+        )
+        return where
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Self:
+        """Build from the network's config (``TaskMLPConfig`` and so on)."""
+        return cls(**cfg.model_dump())
+
+    def _checked(self, method: str, x: Tensor) -> tuple[str, int]:
+        """The caller's name for messages and the batch size of ``x [b, in_features]``."""
+        where = f"{type(self).__name__}.{method}"
+        return where, check_batch_features(where, x, self.in_features)
+
+
+class TaskMLP(_TaskNetwork):
     """MT-SAC's network: an MLP on the state concatenated with the task one-hot.
 
     Args:
@@ -71,27 +97,18 @@ class TaskMLP(nn.Module):
         hidden_sizes: Sequence[int] = (400, 400, 400),
     ) -> None:
         super().__init__()
-        where = type(self).__name__
-        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
-            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
-        )
+        where = self._set_sizes(in_features, out_features, num_tasks)
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
         self.net = _mlp(in_features + num_tasks, self.hidden_sizes, out_features)
 
-    @classmethod
-    def from_config(cls, cfg: TaskMLPConfig) -> TaskMLP:
-        """Build from a :class:`~modnet.config.TaskMLPConfig`."""
-        return cls(**cfg.model_dump())
-
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, o]``."""
-        where = f"{type(self).__name__}.forward"
-        batch = check_batch_features(where, x, self.in_features)
+        where, batch = self._checked("forward", x)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         return self.net(torch.cat([x, z], dim=-1))
 
 
-class MultiHeadMLP(nn.Module):
+class MultiHeadMLP(_TaskNetwork):
     """MT-MH-SAC's network: a shared trunk on ``x`` and one head per task.
 
     Each sample is answered by its own task's head only. The heads are stacked
@@ -120,10 +137,7 @@ class MultiHeadMLP(nn.Module):
         head_sizes: Sequence[int] = (400,),
     ) -> None:
         super().__init__()
-        where = type(self).__name__
-        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
-            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
-        )
+        where = self._set_sizes(in_features, out_features, num_tasks)
         self.trunk_sizes = _sizes(where, "trunk_sizes", trunk_sizes, allow_empty=True)
         self.head_sizes = _sizes(where, "head_sizes", head_sizes, allow_empty=True)
         trunk: list[nn.Module] = []
@@ -141,15 +155,9 @@ class MultiHeadMLP(nn.Module):
         heads.append(last)
         self.heads = nn.ModuleList(heads)
 
-    @classmethod
-    def from_config(cls, cfg: MultiHeadMLPConfig) -> MultiHeadMLP:
-        """Build from a :class:`~modnet.config.MultiHeadMLPConfig`."""
-        return cls(**cfg.model_dump())
-
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, o]``."""
-        where = f"{type(self).__name__}.forward"
-        batch = check_batch_features(where, x, self.in_features)
+        where, batch = self._checked("forward", x)
         ids = task_ids(task, self.num_tasks, batch, where)
         h = self.trunk(x)
         # Slot of each sample among the samples of its task: its rank in a stable
@@ -170,7 +178,7 @@ class MultiHeadMLP(nn.Module):
         return g[ids, slot]
 
 
-class MixtureOfExperts(nn.Module):
+class MixtureOfExperts(_TaskNetwork):
     """Expert MLPs on ``cat(x, one-hot)`` mixed by a task-conditioned softmax gate.
 
     ``out = Σ_e gate(z)_e · expert_e(cat(x, z))`` with ``gate(z) = softmax(W_g z + b_g)``.
@@ -195,10 +203,7 @@ class MixtureOfExperts(nn.Module):
         hidden_sizes: Sequence[int] = (400, 400, 400),
     ) -> None:
         super().__init__()
-        where = type(self).__name__
-        self.in_features, self.out_features, self.num_tasks = check_positive_ints(
-            where, in_features=in_features, out_features=out_features, num_tasks=num_tasks
-        )
+        where = self._set_sizes(in_features, out_features, num_tasks)
         self.num_experts = check_positive_int(where, "num_experts", num_experts)
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
         layers = []
@@ -211,11 +216,6 @@ class MixtureOfExperts(nn.Module):
         layers.append(last)
         self.experts = nn.ModuleList(layers)
         self.gate = small_uniform_(nn.Linear(num_tasks, num_experts))
-
-    @classmethod
-    def from_config(cls, cfg: MixtureOfExpertsConfig) -> MixtureOfExperts:
-        """Build from a :class:`~modnet.config.MixtureOfExpertsConfig`."""
-        return cls(**cfg.model_dump())
 
     def gate_weights(self, task: Tensor) -> Tensor:
         """The gate: ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, e]``, rows sum to 1."""
@@ -231,8 +231,7 @@ class MixtureOfExperts(nn.Module):
 
         With ``return_gate=True`` also returns the gate weights ``[b, e]``.
         """
-        where = f"{type(self).__name__}.forward"
-        batch = check_batch_features(where, x, self.in_features)
+        where, batch = self._checked("forward", x)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         gate = softmax_last(self.gate(z))
         h = self.experts[0](torch.cat([x, z], dim=-1))  # [b, e, h]

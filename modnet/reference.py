@@ -35,14 +35,12 @@ class LoopSoftRoutedMLP(nn.Module):
     with :meth:`from_batched` to compare it with a ``SoftRoutedMLP``.
     """
 
-    def __init__(
-        self, in_features: int, out_features: int, num_tasks: int, **settings: Any
-    ) -> None:
+    def __init__(self, *sizes: int, **settings: Any) -> None:
+        """``(in_features, out_features, num_tasks, **settings)``, as ``SoftRoutedMLP``."""
         super().__init__()
         # The same settings, checked with the same messages, as the batched network.
-        cfg = SoftRoutedMLPConfig.of(
-            type(self).__name__, in_features, out_features, num_tasks, **settings
-        )
+        cfg = SoftRoutedMLPConfig.of(type(self).__name__, *sizes, **settings)
+        in_features, out_features, num_tasks = cfg.in_features, cfg.out_features, cfg.num_tasks
         if cfg.variant not in ("official", "paper"):
             raise ConfigError(
                 mismatch(

@@ -90,13 +90,15 @@ def relu_(x: Tensor) -> Tensor:
 
 
 def mix(p: Tensor, out: Tensor) -> Tensor:
-    """Routing-weighted sums ``"... j i, ... i d -> ... j d"``: ``[..., n, n], [..., n, d]``.
+    """Routing-weighted sums ``"... j i, ... i d -> ... j d"``: ``[..., j, n], [..., n, d]``.
 
     One ``bmm`` over all leading axes, whose result is contiguous, so the ReLU that
     follows (and its backward) runs on contiguous memory.
     """
-    n, d = out.shape[-2:]
-    return torch.bmm(p.reshape(-1, n, n), out.reshape(-1, n, d)).view(*p.shape[:-2], n, d)
+    if p.dim() == 3:  # one network: no leading axes to fold (saves the reshapes when acting)
+        return torch.bmm(p, out)
+    j, (n, d) = p.shape[-2], out.shape[-2:]
+    return torch.bmm(p.reshape(-1, j, n), out.reshape(-1, n, d)).view(*p.shape[:-2], j, d)
 
 
 class SoftModularVariant:
@@ -256,11 +258,10 @@ class Official(SoftModularVariant):
         out = ps.bank_shared("layers.0", F.relu(f))  # [..., n, d]
         for layer, p in enumerate(routes[:-1], start=1):
             out = ps.bank_per_module(f"layers.{layer}", self.mix_relu(p, out))
-        n, d = out.shape[-2:]
         # "... i, ... i d -> ... d"; the ReLU on the bmm result itself, not on a view of it.
         w = routes[-1]
-        final = relu_(torch.bmm(w.reshape(-1, 1, n), out.reshape(-1, n, d)))
-        return ps.dense("output", final.view(*w.shape[:-1], d))
+        final = relu_(mix(w.unsqueeze(-2), out))  # [..., 1, d]
+        return ps.dense("output", final.squeeze(-2))
 
 
 # ---------------------------------------------------------------------------- paper
