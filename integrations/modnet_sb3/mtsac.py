@@ -14,6 +14,10 @@ Differences from SB3's ``SAC`` (the authors' multi-task SAC; REFERENCE.md, "Mult
 - Critic loss ``Σ_k mean_b(w_t (Q_k − y)²)``; actor loss ``mean_b(w_t (α_t log π − min_k Q_k))``.
 - Gradient norms clipped at ``max_grad_norm`` (1.0), per network: the actor, and each
   critic on its own (as separate networks with separate clipping in the authors' code).
+- ``update_order``: ``"sb3"`` (default) updates the critics, then the actor against the
+  updated critics; ``"authors"`` updates the actor against the critics as they were
+  before this step, then the critics (Soft-Module's ``torchrl/algo/off_policy/mt_sac.py``,
+  ``MTSAC.update``). Either way the TD target is computed before any network moves.
 - The task of a sample is read from the one-hot in the last ``T`` observation columns
   (:mod:`modnet_sb3.task_observation`).
 
@@ -55,9 +59,10 @@ from modnet_sb3.task_observation import (
     split_observation,
 )
 
-__all__ = ["MTSAC", "REWEIGHTS", "task_loss_weights", "temperature_loss"]
+__all__ = ["MTSAC", "REWEIGHTS", "UPDATE_ORDERS", "task_loss_weights", "temperature_loss"]
 
 REWEIGHTS = ("inverse_alpha", "paper", "none")
+UPDATE_ORDERS = ("sb3", "authors")
 WARMUP_ACTIONS = ("uniform", "policy")
 
 
@@ -119,6 +124,8 @@ class MTSAC(SAC):
             (SB3's default, uniform over the action box) or ``"policy"`` (the untrained
             stochastic policy, as in the authors' schedule). Updates wait for
             ``learning_starts`` either way.
+        update_order: ``"sb3"`` (critics, then the actor against the updated critics) or
+            ``"authors"`` (the actor against the critics as they were, then the critics).
 
     ``ent_coef="auto"`` (or ``"auto_<init>"``) learns the temperature vector; a float
     fixes every task's temperature. ``use_sde`` is not supported.
@@ -167,6 +174,7 @@ class MTSAC(SAC):
         max_grad_norm: float | None = 1.0,
         task_names: list[str] | None = None,
         warmup_actions: str = "uniform",
+        update_order: str = "sb3",
     ) -> None:
         if reweight not in REWEIGHTS:
             raise ConfigError(
@@ -179,6 +187,12 @@ class MTSAC(SAC):
                     "warmup_actions",
                     f"be one of {list(WARMUP_ACTIONS)}",
                     repr(warmup_actions),
+                )
+            )
+        if update_order not in UPDATE_ORDERS:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC", "update_order", f"be one of {list(UPDATE_ORDERS)}", repr(update_order)
                 )
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
@@ -205,6 +219,7 @@ class MTSAC(SAC):
         self.reweight = reweight
         self.max_grad_norm = max_grad_norm
         self.warmup_actions = warmup_actions
+        self.update_order = update_order
         self.task_names = list(task_names) if task_names is not None else None
         self._diagnostic_obs: torch.Tensor | None = None
         self._diagnostic_actions: torch.Tensor | None = None
@@ -364,6 +379,41 @@ class MTSAC(SAC):
             for q_net in critic.q_networks:
                 _clip_(q_net.parameters(), self.max_grad_norm)
 
+    def _critic_step(
+        self, obs: torch.Tensor, actions: torch.Tensor, target_q: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """One critic update on ``Σ_k mean_b(w_t (Q_k − y)²)``; returns the loss."""
+        q = self._q_values(self.critic, obs, actions)  # [K, B]
+        critic_loss = (weight * (q - target_q).pow(2)).mean(dim=1).sum()
+        self.critic.optimizer.zero_grad()
+        critic_loss.backward()
+        self._clip_critic()
+        self.critic.optimizer.step()
+        return critic_loss.detach()
+
+    def _actor_step(
+        self,
+        obs: torch.Tensor,
+        actions_pi: torch.Tensor,
+        log_prob: torch.Tensor,
+        alpha: torch.Tensor,
+        weight: torch.Tensor,
+    ) -> torch.Tensor:
+        """One actor update on ``mean_b(w_t (α_t log π − min_k Q_k))`` (current critics)."""
+        # The actor's loss needs gradients through the critics' input only.
+        critic_params = list(self.critic.parameters())
+        for p in critic_params:
+            p.requires_grad_(False)
+        q_pi = self._q_values(self.critic, obs, actions_pi).min(dim=0).values
+        for p in critic_params:
+            p.requires_grad_(True)
+        actor_loss = (weight * (alpha * log_prob - q_pi)).mean()
+        self.actor.optimizer.zero_grad()
+        actor_loss.backward()
+        _clip_(self.actor.parameters(), self.max_grad_norm)
+        self.actor.optimizer.step()
+        return actor_loss.detach()
+
     # ------------------------------------------------------------------ training
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
@@ -373,7 +423,6 @@ class MTSAC(SAC):
         self._update_learning_rate(optimizers)
 
         target_entropy = float(self.target_entropy)  # type: ignore[arg-type]
-        critic_params = list(self.critic.parameters())
         sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, alpha loss
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
@@ -403,27 +452,19 @@ class MTSAC(SAC):
                     data.rewards.reshape(-1) + (1 - data.dones.reshape(-1)) * discounts * next_v
                 )
 
-            q = self._q_values(self.critic, data.observations, data.actions)  # [K, B]
-            critic_loss = (weight * (q - target_q).pow(2)).mean(dim=1).sum()
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self._clip_critic()
-            self.critic.optimizer.step()
+            if self.update_order == "authors":
+                actor_loss = self._actor_step(
+                    data.observations, actions_pi, log_prob, alpha, weight
+                )
+                critic_loss = self._critic_step(data.observations, data.actions, target_q, weight)
+            else:
+                critic_loss = self._critic_step(data.observations, data.actions, target_q, weight)
+                actor_loss = self._actor_step(
+                    data.observations, actions_pi, log_prob, alpha, weight
+                )
 
-            # The actor's loss needs gradients through the critics' input only.
-            for p in critic_params:
-                p.requires_grad_(False)
-            q_pi = self._q_values(self.critic, data.observations, actions_pi).min(dim=0).values
-            for p in critic_params:
-                p.requires_grad_(True)
-            actor_loss = (weight * (alpha * log_prob - q_pi)).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            _clip_(self.actor.parameters(), self.max_grad_norm)
-            self.actor.optimizer.step()
-
-            sums[0] += actor_loss.detach()
-            sums[1] += critic_loss.detach()
+            sums[0] += actor_loss
+            sums[1] += critic_loss
             if gradient_step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)

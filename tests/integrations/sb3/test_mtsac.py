@@ -262,6 +262,10 @@ class _DiscreteActions(gym.Env):
         ),
         ({"task_names": ["a", "b"]}, r"task_names must hold 3 names, got 2"),
         ({"warmup_actions": "random"}, r"warmup_actions must be one of \['uniform', 'policy'\]"),
+        (
+            {"update_order": "rlkit"},
+            r"update_order must be one of \['sb3', 'authors'\], got 'rlkit'",
+        ),
         ({"policy_kwargs": {**SMALL_SOFT, "routing": "dense"}}, r"routing must be one of"),
     ],
 )
@@ -369,3 +373,38 @@ def test_warmup_actions_come_from_the_chosen_source(warmup_actions, monkeypatch)
     from_policy = np.allclose(actions, 0.25 / np.abs(model.action_space.high))
     assert from_policy == (warmup_actions == "policy")
     assert model.num_timesteps < model.learning_starts  # no update could have run
+
+
+def _one_step(update_order: str, freeze_critics: bool, monkeypatch) -> MTSAC:
+    """A model with 12 transitions per task and no update yet, after one gradient step."""
+    model = _model(learning_rate=1e-2, learning_starts=1_000, update_order=update_order)
+    model.learn(12 * T)  # collection only: learning_starts is not reached
+    assert model._n_updates == 0
+    if freeze_critics:
+        monkeypatch.setattr(model.critic.optimizer, "step", lambda *a, **k: None)
+    torch.manual_seed(3)
+    np.random.seed(3)
+    model.train(1, 4 * T)
+    return model
+
+
+def _flat(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def test_update_orders_differ_only_in_which_critics_the_actor_is_trained_against(
+    monkeypatch,
+) -> None:
+    sb3 = _one_step("sb3", False, monkeypatch)
+    authors = _one_step("authors", False, monkeypatch)
+    # The critics' step does not depend on the actor's (the target is computed first).
+    torch.testing.assert_close(_flat(sb3.critic), _flat(authors.critic), rtol=0, atol=0)
+    torch.testing.assert_close(sb3.log_ent_coef, authors.log_ent_coef, rtol=0, atol=0)
+    # The actors differ: SB3's order trains it against the critics after their step.
+    assert (_flat(sb3.actor) - _flat(authors.actor)).abs().max() > 1e-6
+    # With the critics held still the two orders are the same update, so the difference
+    # above is exactly which critics the actor saw.
+    frozen_sb3 = _one_step("sb3", True, monkeypatch)
+    frozen_authors = _one_step("authors", True, monkeypatch)
+    torch.testing.assert_close(_flat(frozen_sb3.actor), _flat(frozen_authors.actor), rtol=0, atol=0)
+    torch.testing.assert_close(_flat(frozen_authors.actor), _flat(authors.actor), rtol=0, atol=0)
