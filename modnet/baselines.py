@@ -182,7 +182,7 @@ class MixtureOfExperts(_TaskNetwork):
     """Expert MLPs on ``cat(x, one-hot)`` mixed by a task-conditioned softmax gate.
 
     ``out = Σ_e gate(z)_e · expert_e(cat(x, z))`` with ``gate(z) = softmax(W_g z + b_g)``.
-    The experts are computed together as :class:`~modnet.modules.ModuleBank` layers.
+    The experts are computed together as :class:`~modnet.module_bank.ModuleBank` layers.
     The gate starts near uniform (weights ``U(±3e-3)``).
 
     Args:

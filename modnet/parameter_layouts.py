@@ -39,7 +39,7 @@ class ParameterLayout:
 
         The same numbers as ``dense(name, one_hot(ids))`` (the other terms of that product
         are exact zeros) without a ``K = t`` GEMM, whose forward and backward cost a few
-        percent of a training step (docs/benchmarks/networks.md, "task ids").
+        percent of a training step (docs/benchmarks/networks.md, "Speed tricks").
         """
         raise NotImplementedError
 
@@ -69,8 +69,8 @@ class ModuleLayout(ParameterLayout):
 
     def dense(self, name: str, x: Tensor) -> Tensor:
         # F.linear on the parameters skips nn.Module.__call__: about ten such layers per
-        # forward, a visible share of the acting step at batch 10 (docs/benchmarks/
-        # networks.md, "Acting").
+        # forward, 2.5-5 % of the acting step at batch 10 (docs/benchmarks/networks.md,
+        # "Speed tricks").
         layer = self._modules[name]
         return F.linear(x, layer.weight, layer.bias)
 
@@ -87,7 +87,8 @@ class ModuleLayout(ParameterLayout):
             wide = bank.weight.permute(1, 0, 2).reshape(i, n * o)
             return torch.addmm(bank.bias.reshape(n * o), x, wide).view(x.shape[0], n, o)
         # Acting (small batch, no graph): a batched product on the broadcast input reads
-        # the weight in place; copying it would cost more than the product.
+        # the weight in place; copying it would cost more than the product (10-15 % of
+        # the acting step: docs/benchmarks/networks.md, "Speed tricks").
         out = torch.baddbmm(bank.bias.unsqueeze(1), x.expand(n, *x.shape), bank.weight)
         return out.transpose(0, 1)
 

@@ -66,8 +66,8 @@ def _weigher(route: RoutingStrategy, like: Tensor, aux: list[Tensor] | None) -> 
     With ``aux=None`` (no trace requested) and plain :class:`Soft` routing on
     float32/float64 outside autocast, this is the bare softmax: the strategy's own call
     also builds the all-True mask, a zero aux loss and the ``Routing`` tuple and re-checks
-    the logits, about a third of the non-GEMM work of an acting step (batch 10;
-    docs/benchmarks/networks.md, "Acting"). The numbers are the same: ``Soft.route`` is
+    the logits, about a third of the non-GEMM work of an acting step (batch 10; 8-11 % of
+    it: docs/benchmarks/networks.md, "Speed tricks"). The numbers are the same: ``Soft.route`` is
     this softmax.
     """
     if (
