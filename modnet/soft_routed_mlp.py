@@ -28,7 +28,10 @@ from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
 from modnet.validation import check_batch_features
 
-__all__ = ["RoutingTrace", "SoftRoutedMLP"]
+__all__ = ["RoutingTrace", "SoftRoutedMLP", "Variant"]
+
+#: A registered variant's name (:func:`modnet.variant_names`); kept for 0.1's imports.
+Variant = str
 
 
 class RoutingTrace(NamedTuple):

@@ -25,9 +25,11 @@ from modnet_sb3.policies import (
 )
 from modnet_sb3.task_observation import (
     TaskObservation,
+    check_task_columns,
     check_task_observations,
     declared_num_tasks,
     split_observation,
+    state_and_task_ids,
 )
 
 __all__ = [
@@ -42,12 +44,38 @@ __all__ = [
     "TaskConditionedPolicy",
     "TaskCritic",
     "TaskObservation",
+    "check_task_columns",
     "check_task_observations",
     "clip_grad_norm_per_member_",
     "declared_num_tasks",
     "record_routing_diagnostics",
     "routing_statistics",
     "split_observation",
+    "state_and_task_ids",
     "task_loss_weights",
     "temperature_loss",
 ]
+
+# The toy envs moved to modnet_sb3.testing in 0.2; the old names still resolve, with a
+# DeprecationWarning, until 0.3.
+_MOVED_TO_TESTING = (
+    "PointReachEnv",
+    "RandomStateEnv",
+    "make_point_reach_vec_env",
+    "make_random_state_vec_env",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED_TO_TESTING:
+        import warnings
+
+        from modnet_sb3 import testing
+
+        warnings.warn(
+            f"modnet_sb3.{name} moved to modnet_sb3.testing (test support, not the public API)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(testing, name)
+    raise AttributeError(f"module 'modnet_sb3' has no attribute {name!r}")

@@ -56,7 +56,7 @@ from modnet_sb3.task_observation import (
     check_observation_space,
     check_task_observations,
     declared_num_tasks,
-    split_observation,
+    state_and_task_ids,
 )
 
 __all__ = ["MTSAC", "REWEIGHTS", "UPDATE_ORDERS", "task_loss_weights", "temperature_loss"]
@@ -426,7 +426,7 @@ class MTSAC(SAC):
         sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, alpha loss
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            task = split_observation(data.observations, self.num_tasks).task  # [B]
+            task = state_and_task_ids(data.observations, self.num_tasks).task  # [B]
             actions_pi, log_prob = self.actor.action_log_prob(data.observations)
             log_prob = log_prob.reshape(-1)  # [B]
 

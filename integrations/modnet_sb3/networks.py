@@ -21,7 +21,7 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from torch import nn
 
 from modnet_sb3.critic_ensemble import ModuleEnsemble
-from modnet_sb3.task_observation import split_observation
+from modnet_sb3.task_observation import state_and_task_ids
 
 __all__ = ["TaskActor", "TaskCritic"]
 
@@ -102,7 +102,7 @@ class TaskActor(BasePolicy):
         self, obs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Mean ``[B, A]`` and clamped log-std ``[B, A]`` for ``obs [B, S + T]``."""
-        state, task = split_observation(obs, self.num_tasks)
+        state, task = state_and_task_ids(obs, self.num_tasks)
         out = self.net(state, task)
         mean, log_std = out.split(self.action_dim, dim=-1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX), {}
@@ -121,7 +121,7 @@ class TaskActor(BasePolicy):
         """The network's routing trace for ``obs [B, S + T]``, or ``None`` if it has none."""
         if not _has_routing(type(self.net)):
             return None  # a network without routing (MultiHeadMLP, MixtureOfExperts)
-        state, task = split_observation(obs, self.num_tasks)
+        state, task = state_and_task_ids(obs, self.num_tasks)
         _, trace = self.net(state, task, return_routing=True)
         return trace
 
@@ -190,7 +190,7 @@ class TaskCritic(BaseModel):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A critic's ``(x [B, S + A], task ids [B])`` from ``obs`` and ``actions``."""
-        state, task = split_observation(obs, self.num_tasks)
+        state, task = state_and_task_ids(obs, self.num_tasks)
         return torch.cat([state, actions], dim=-1), task
 
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

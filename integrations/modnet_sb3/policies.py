@@ -80,8 +80,9 @@ class TaskConditionedPolicy(SACPolicy):
         n_critics: number of critics (2 in SAC).
         optimizer_class, optimizer_kwargs: the optimiser of actor and critics.
         **settings: the network's settings (see the subclass).
-        Other arguments: SB3's ``SACPolicy`` arguments, accepted so that SB3 can re-create
-            the policy on ``load``.
+
+    The other arguments are SB3's ``SACPolicy`` arguments, accepted so that SB3 can
+    re-create the policy on ``load``.
     """
 
     #: The config whose fields (but the sizes) are the network settings.

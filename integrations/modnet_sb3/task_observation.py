@@ -7,13 +7,14 @@ columns (Meta-World's convention). Every part of ``modnet_sb3`` reads it through
 - :func:`declared_num_tasks`: ``T`` as the env declares it (an attribute ``num_tasks``);
 - :func:`check_task_observations` (numpy, on the host, where data enters: a policy's
   ``predict`` and the replay buffer's ``add``): values finite, the one-hot exact;
-- :func:`split_observation` (torch, in every forward and update): the state and the task
+- :func:`state_and_task_ids` (torch, in every forward and update): the state and the task
   ids. It reads no values, so it adds no device synchronisation to a training step; the
   values it relies on were checked on their way in.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,12 +28,14 @@ __all__ = [
     "check_observation_space",
     "check_task_observations",
     "declared_num_tasks",
+    "check_task_columns",
     "split_observation",
+    "state_and_task_ids",
 ]
 
 
 class TaskObservation(NamedTuple):
-    """An observation batch split by :func:`split_observation`.
+    """An observation batch split by :func:`state_and_task_ids`.
 
     Attributes:
         state: ``[B, S]`` float32, the observation without the one-hot.
@@ -43,7 +46,7 @@ class TaskObservation(NamedTuple):
     task: torch.Tensor
 
 
-def split_observation(obs: torch.Tensor, num_tasks: int) -> TaskObservation:
+def state_and_task_ids(obs: torch.Tensor, num_tasks: int) -> TaskObservation:
     """Split ``obs [B, S + T]`` into the state ``[B, S]`` and the task ids ``[B]`` (int64).
 
     The networks take the ids: an embedding row instead of a ``[B, T] @ [T, h]`` product.
@@ -171,3 +174,30 @@ def check_task_observations(
                 f"tasks {tasks.tolist()}",
             )
         )
+
+
+# ------------------------------------------------------------------ deprecated names
+def split_observation(obs: torch.Tensor, num_tasks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deprecated: ``obs [B, S + T]`` -> ``(state [B, S], one-hot [B, T])``, as in 0.1.
+
+    Use :func:`state_and_task_ids`, which gives int64 task ids instead of the one-hot.
+    """
+    warnings.warn(
+        "modnet_sb3.split_observation is deprecated; use state_and_task_ids (ids, not the one-hot)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    obs = obs.float()
+    return obs[:, :-num_tasks], obs[:, -num_tasks:]
+
+
+def check_task_columns(
+    obs: np.ndarray, num_tasks: int, *, where: str, distinct: bool = True
+) -> None:
+    """Deprecated: :func:`check_task_observations` with ``distinct=True`` (0.1's default)."""
+    warnings.warn(
+        "modnet_sb3.check_task_columns is deprecated; use check_task_observations",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    check_task_observations(obs, num_tasks, where=where, distinct=distinct)

@@ -16,7 +16,7 @@ from modnet_sb3.task_observation import (  # noqa: E402
     check_observation_space,
     check_task_observations,
     declared_num_tasks,
-    split_observation,
+    state_and_task_ids,
 )
 from modnet_sb3.testing import PointReachEnv, make_point_reach_vec_env  # noqa: E402
 
@@ -31,7 +31,7 @@ def _obs(tasks=(0, 1, 2)) -> np.ndarray:
 
 def test_split_gives_float_state_and_int64_ids() -> None:
     obs = torch.from_numpy(_obs((2, 0, 1))).double()
-    state, task = split_observation(obs, T)
+    state, task = state_and_task_ids(obs, T)
     assert state.dtype == torch.float32 and state.shape == (3, S)
     torch.testing.assert_close(state, obs[:, :S].float())
     assert task.dtype == torch.int64
@@ -133,3 +133,20 @@ class _NoTasks(PointReachEnv):
     def __init__(self) -> None:
         super().__init__(0, T)
         del self.num_tasks
+
+
+def test_names_of_0_1_still_work_with_a_deprecation_warning() -> None:
+    import modnet_sb3
+    from modnet_sb3 import testing
+
+    obs = torch.tensor([[0.5, -1.0, 0.0, 1.0, 0.0]])
+    with pytest.warns(DeprecationWarning, match="use state_and_task_ids"):
+        state, one_hot = modnet_sb3.split_observation(obs, 3)
+    assert torch.equal(state, obs[:, :2]) and torch.equal(one_hot, obs[:, 2:])
+    with pytest.warns(DeprecationWarning, match="use check_task_observations"):
+        with pytest.raises(ShapeError, match="one-hot"):
+            modnet_sb3.check_task_columns(np.array([[0.5, 1.0, 1.0, 0.0]]), 3, where="t")
+    with pytest.warns(DeprecationWarning, match="moved to modnet_sb3.testing"):
+        assert modnet_sb3.PointReachEnv is testing.PointReachEnv
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        modnet_sb3.nothing  # noqa: B018
