@@ -6,10 +6,17 @@ there with a message naming the extra.
 """
 
 from .agent import MetaWorldAgent
+from .authors import (
+    AUTHORS_LONG_HORIZON_TASKS,
+    AUTHORS_RANDOM_IN_FIXED,
+    authors_horizons,
+    authors_random_in_fixed,
+)
 from .callbacks import MetaWorldEvalCallback
 from .envs import column_task_names, make_env
 from .evaluation import PROTOCOLS, EvaluationResult, evaluate
 from .experts import ScriptedExpert
+from .protocol import describe_protocol, protocol_record
 from .suites import (
     BENCHMARKS,
     GOALS_PER_TASK,
@@ -21,6 +28,8 @@ from .suites import (
 from .wrappers import EpisodeWrapper, GoalWrapper, TaskOneHot
 
 __all__ = [
+    "AUTHORS_LONG_HORIZON_TASKS",
+    "AUTHORS_RANDOM_IN_FIXED",
     "BENCHMARKS",
     "GOALS_PER_TASK",
     "METAWORLD_HORIZON",
@@ -34,8 +43,12 @@ __all__ = [
     "MetaWorldEvalCallback",
     "ScriptedExpert",
     "TaskOneHot",
+    "authors_horizons",
+    "authors_random_in_fixed",
     "column_task_names",
+    "describe_protocol",
     "evaluate",
     "make_env",
+    "protocol_record",
     "task_names",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -14,10 +16,11 @@ from .suites import (
     Benchmark,
     Mode,
     check_benchmark,
-    check_episode_length,
     check_mode,
     check_seed,
+    resolve_horizons,
     resolve_tasks,
+    task_names,
 )
 
 __all__ = ["MetaWorldEvalCallback"]
@@ -38,11 +41,15 @@ class MetaWorldEvalCallback(BaseCallback):
         seed: benchmark seed; use the training env's so fixed mode evaluates the goals
             it trains on.
         tasks, reward_function_version: settings of the eval env built here.
-        eval_env: a VecEnv built by ``make_env`` to evaluate on; None builds one at
+        eval_env: a VecEnv built by ``make_env`` to evaluate on, never the training
+            env itself (evaluating on it would cut its running episodes and store a
+            transition whose next observation comes from a reset); None builds one at
             the start of training (closed at its end).
 
     After each evaluation ``last_result`` holds the ``EvaluationResult`` and
-    ``evaluations`` the list of ``(num_timesteps, result)``.
+    ``evaluations`` the list of ``(num_timesteps, result)``. The n-th evaluation
+    (from 0) is ``evaluate(..., evaluation_index=n)``: fresh goals each time, the same
+    for the same seed.
     """
 
     def __init__(
@@ -54,7 +61,7 @@ class MetaWorldEvalCallback(BaseCallback):
         episodes_per_task: int = 3,
         seed: int = 0,
         protocol: str = "paper",
-        episode_length: int | None = None,
+        episode_length: int | Mapping[str, int] | None = None,
         tasks: list[str] | None = None,
         reward_function_version: str | None = None,
         eval_env: VecEnv | None = None,
@@ -73,11 +80,12 @@ class MetaWorldEvalCallback(BaseCallback):
             raise ConfigError(
                 mismatch(where, "protocol", f"be one of {list(PROTOCOLS)}", repr(protocol))
             )
-        if episode_length is not None:
-            episode_length = check_episode_length(episode_length, where)
         seed = check_seed(seed, where)
         if tasks is not None:
             tasks = resolve_tasks(self.benchmark, tasks, where)
+        if episode_length is not None:
+            names = tasks or task_names(self.benchmark)  # type: ignore[arg-type]
+            resolve_horizons(episode_length, self.benchmark, names, where)
         self.eval_freq = eval_freq
         self.episodes_per_task = episodes_per_task
         self.seed = seed
@@ -92,12 +100,25 @@ class MetaWorldEvalCallback(BaseCallback):
         self.evaluations: list[tuple[int, EvaluationResult]] = []
 
     def _init_callback(self) -> None:
+        if self.eval_env is not None and _shares_a_layer(self.eval_env, self.training_env):
+            raise ConfigError(
+                mismatch(
+                    "MetaWorldEvalCallback",
+                    "eval_env",
+                    "be an env other than the model's training env (evaluating on it would "
+                    "cut the running episodes and store a transition whose next observation "
+                    "comes from a reset); build a second one with make_env",
+                    "the training env",
+                )
+            )
         if self.eval_env is None:
             self.eval_env = make_env(
                 self.benchmark,  # type: ignore[arg-type]
                 self.mode,  # type: ignore[arg-type]
                 seed=self.seed,
-                episode_length=self.episode_length or PAPER_HORIZON,
+                episode_length=PAPER_HORIZON
+                if self.episode_length is None
+                else self.episode_length,
                 tasks=self.tasks,
                 reward_function_version=self.reward_function_version,
             )
@@ -117,6 +138,7 @@ class MetaWorldEvalCallback(BaseCallback):
             self.mode,  # type: ignore[arg-type]
             episodes_per_task=self.episodes_per_task,
             seed=self.seed,
+            evaluation_index=len(self.evaluations),
             protocol=self.protocol,
             episode_length=self.episode_length,
             progress_bar=self.progress_bar,
@@ -140,3 +162,16 @@ class MetaWorldEvalCallback(BaseCallback):
         if self._owns_env and self.eval_env is not None:
             self.eval_env.close()
             self.eval_env = None
+
+
+def _shares_a_layer(first: VecEnv, second: VecEnv) -> bool:
+    """True when the two VecEnvs are, or wrap, the same VecEnv (``VecEnvWrapper.venv``)."""
+
+    def layers(env: VecEnv) -> list[int]:
+        found = [id(env)]
+        while hasattr(env, "venv"):
+            env = env.venv
+            found.append(id(env))
+        return found
+
+    return bool(set(layers(first)) & set(layers(second)))

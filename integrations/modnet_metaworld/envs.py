@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stable_baselines3.common.monitor import Monitor
@@ -11,18 +11,19 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from modnet.errors import ConfigError, mismatch
 
+from .authors import authors_random_in_fixed
 from .suites import (
     PAPER_HORIZON,
     Benchmark,
     Mode,
     benchmark_goals,
     check_benchmark,
-    check_episode_length,
     check_mode,
     check_seed,
     column_seed,
     conditioned_task,
     env_class,
+    resolve_horizons,
     resolve_tasks,
     task_names,
 )
@@ -32,7 +33,13 @@ if TYPE_CHECKING:
     import gymnasium as gym
     from metaworld.types import Task
 
-__all__ = ["REWARD_FUNCTION_VERSIONS", "column_task_names", "make_column", "make_env"]
+__all__ = [
+    "REWARD_FUNCTION_VERSIONS",
+    "column_modes",
+    "column_task_names",
+    "make_column",
+    "make_env",
+]
 
 REWARD_FUNCTION_VERSIONS: tuple[str | None, ...] = (None, "v1", "v2")
 
@@ -51,7 +58,8 @@ def make_column(
     """Build one column: the task's env with its goal, horizon, success flag, one-hot and Monitor.
 
     A module-level function so ``functools.partial(make_column, ...)`` pickles for
-    ``SubprocVecEnv``. ``task`` is the fixed goal (fixed mode) or None (conditioned).
+    ``SubprocVecEnv``. ``mode`` is the column's own (``"fixed"`` or ``"conditioned"``);
+    ``task`` is its fixed goal, or None when it is conditioned.
     """
     names = task_names(benchmark)  # type: ignore[arg-type]
     index = names.index(task_name)
@@ -80,12 +88,24 @@ def make_column(
     return Monitor(env, info_keywords=("is_success",))
 
 
+def column_modes(benchmark: str, mode: str, names: Sequence[str]) -> dict[str, str]:
+    """Each task's own behaviour under ``mode``: ``"fixed"`` or ``"conditioned"``.
+
+    ``"authors-fixed"`` is conditioned for the tasks the authors' Fixed runs left
+    random (``authors.py``) and fixed for the others.
+    """
+    if mode != "authors-fixed":
+        return {name: mode for name in names}
+    random = set(authors_random_in_fixed(benchmark))  # type: ignore[arg-type]
+    return {name: "conditioned" if name in random else "fixed" for name in names}
+
+
 def make_env(
     benchmark: Benchmark = "MT10",
     mode: Mode = "fixed",
     *,
     seed: int = 0,
-    episode_length: int = PAPER_HORIZON,
+    episode_length: int | Mapping[str, int] = PAPER_HORIZON,
     terminate_on_success: bool = False,
     vec_env_cls: type[VecEnv] = DummyVecEnv,
     reward_function_version: str | None = None,
@@ -103,11 +123,16 @@ def make_env(
     Args:
         benchmark: ``"MT10"`` or ``"MT50"``.
         mode: ``"fixed"``: each task keeps the first of the 50 goals Meta-World
-            generates for the benchmark seed ``seed``, on every reset (the paper's
-            Fixed). ``"conditioned"``: object and goal positions are drawn afresh on
-            every reset from the column's seeded generator (the paper's Conditioned).
+            generates for the benchmark seed ``seed``, on every reset.
+            ``"conditioned"``: object and goal positions are drawn afresh on every
+            reset from the column's seeded generator (the paper's Conditioned).
+            ``"authors-fixed"``: what the authors' Fixed runs did, task by task:
+            conditioned for the tasks their code left random (MT10: button-press-topdown;
+            MT50: all 50), fixed for the others. See docs/metaworld.md.
         seed: the benchmark seed (Meta-World's goal list) and the columns' seeds.
-        episode_length: steps per episode; the paper uses 150, Meta-World 500.
+        episode_length: steps per episode: one int for every task (the paper's 150 by
+            default; Meta-World's is 500) or a table ``{task: steps}`` naming every
+            task built, e.g. ``authors_horizons(benchmark)`` (200 for nine MT50 tasks).
         terminate_on_success: end an episode (``terminated=True``) at its first success.
         vec_env_cls: ``DummyVecEnv`` or ``SubprocVecEnv``.
         reward_function_version: ``"v1"``, ``"v2"`` or None (Meta-World's default, v2).
@@ -123,7 +148,6 @@ def make_env(
     check_benchmark(benchmark, where)
     check_mode(mode, where)
     seed = check_seed(seed, where)
-    episode_length = check_episode_length(episode_length, where)
     if reward_function_version not in REWARD_FUNCTION_VERSIONS:
         raise ConfigError(
             mismatch(
@@ -134,16 +158,19 @@ def make_env(
             )
         )
     names = resolve_tasks(benchmark, tasks, where)
-    goals = benchmark_goals(benchmark, seed) if mode == "fixed" else None
+    horizons = resolve_horizons(episode_length, benchmark, names, where)
+    modes = column_modes(benchmark, mode, names)
+    # The 50-goal list takes seconds to build: only when some column keeps a fixed goal.
+    goals = benchmark_goals(benchmark, seed) if "fixed" in modes.values() else None
     factories = [
         functools.partial(
             make_column,
             benchmark=benchmark,
             task_name=name,
-            mode=mode,
-            task=None if goals is None else goals[name][0],
+            mode=modes[name],
+            task=goals[name][0] if modes[name] == "fixed" and goals is not None else None,
             seed=seed,
-            episode_length=episode_length,
+            episode_length=horizons[name],
             terminate_on_success=terminate_on_success,
             reward_function_version=reward_function_version,
         )

@@ -3,9 +3,11 @@
 Protocols:
 
 - ``"paper"`` (Yang et al. 2020): deterministic actions, ``episodes_per_task`` episodes
-  per task (3 by default) of ``episode_length`` steps (150), played to the end; an
-  episode is a success if any of its steps succeeded. Fixed mode replays the task's
-  fixed goal; conditioned mode draws a fresh goal every episode.
+  per task (3 by default) of ``episode_length`` steps (150, or a per-task table),
+  played to the end; an episode is a success if any of its steps succeeded. A task
+  with a fixed goal replays it; a task that draws a new goal at every reset draws
+  fresh goals at every evaluation, from a stream seeded by ``(seed, task,
+  evaluation_index)``, as the authors' evaluator drew new goals at every epoch.
 - ``"metaworld"`` (Meta-World 3's ``metaworld.evaluation.evaluation``): one episode for
   each of the benchmark's 50 goals of every task (``episodes_per_task`` takes the
   first goals only), on Meta-World's 500-step horizon, each episode ending at its
@@ -16,6 +18,7 @@ Protocols:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -33,9 +36,9 @@ from .suites import (
     Mode,
     benchmark_goals,
     check_benchmark,
-    check_episode_length,
     check_mode,
     check_seed,
+    resolve_horizons,
 )
 
 __all__ = ["PROTOCOLS", "EvaluationResult", "Predictor", "evaluate"]
@@ -45,6 +48,7 @@ PROTOCOLS: tuple[str, ...] = ("paper", "metaworld")
 # evaluate() reseeds the columns from this stream so evaluation goals (conditioned
 # mode) never replay the training stream (0) of an env built with the same seed.
 EVAL_STREAM = 1
+DEFAULT_HORIZON = {"paper": PAPER_HORIZON, "metaworld": METAWORLD_HORIZON}
 
 
 class Predictor(Protocol):
@@ -72,8 +76,11 @@ class EvaluationResult(NamedTuple):
     """``"v1"`` or ``"v2"``: returns (and learning) differ between them; never mix."""
     benchmark: str
     mode: str
-    episode_length: int
+    episode_length: dict[str, int]
+    """Steps per episode of each task."""
     seed: int
+    evaluation_index: int
+    """Which evaluation of the run this was: with ``seed``, it chose the fresh goals."""
 
 
 def _check_episodes(episodes_per_task: object, protocol: str, where: str) -> int:
@@ -93,8 +100,9 @@ def evaluate(
     *,
     episodes_per_task: int | None = None,
     seed: int = 0,
+    evaluation_index: int = 0,
     protocol: str = "paper",
-    episode_length: int | None = None,
+    episode_length: int | Mapping[str, int] | None = None,
     progress_bar: bool = False,
     env: VecEnv | None = None,
     tasks: list[str] | None = None,
@@ -105,17 +113,24 @@ def evaluate(
     Args:
         model: anything with ``predict(obs [N, 39 + T], deterministic=True) -> (actions [N, 4], state)``.
         benchmark: ``"MT10"`` or ``"MT50"``.
-        mode: ``"fixed"`` or ``"conditioned"`` (see ``make_env``); the ``"metaworld"``
-            protocol plays Meta-World's 50 goals whatever the mode.
+        mode: ``"fixed"``, ``"conditioned"`` or ``"authors-fixed"`` (see ``make_env``);
+            the ``"metaworld"`` protocol plays Meta-World's 50 goals whatever the mode.
         episodes_per_task: episodes per task; None means 3 (paper) or 50 (metaworld).
         seed: benchmark seed (the fixed goals and Meta-World's goal list; use the
             training env's seed) and the seed of the evaluation episodes.
+        evaluation_index: which evaluation of the run this is (0, 1, 2...). Tasks whose
+            goal is drawn at every reset get goals of their own at each index, the
+            same for the same ``(seed, evaluation_index)``.
         protocol: ``"paper"`` or ``"metaworld"`` (see the module docstring).
-        episode_length: steps per episode; None means the env's own length when
-            ``env`` is given, else 150 (paper) or 500 (metaworld).
+        episode_length: steps per episode, one int or a table ``{task: steps}``; None
+            means the env's own lengths when ``env`` is given (500 under the
+            metaworld protocol), else 150 (paper) or 500 (metaworld).
         progress_bar: show a progress bar over episodes.
-        env: a VecEnv built by ``make_env`` to reuse (its settings are restored and it
-            is reset afterwards); None builds one and closes it after.
+        env: a VecEnv built by ``make_env`` to reuse; None builds one and closes it
+            after. A given env is left as it was found: each column's horizon,
+            generators and goal sequence are restored, and the env is reset, so the
+            episode that was running starts over on the same goal, and every later
+            goal is the one the env would have drawn without the evaluation.
         tasks: subset of tasks to evaluate when ``env`` is None.
         reward_function_version: used when ``env`` is None (see ``make_env``).
 
@@ -126,6 +141,7 @@ def evaluate(
     check_benchmark(benchmark, where)
     check_mode(mode, where)
     seed = check_seed(seed, where)
+    evaluation_index = check_seed(evaluation_index, where, "evaluation_index")
     if protocol not in PROTOCOLS:
         raise ConfigError(
             mismatch(where, "protocol", f"be one of {list(PROTOCOLS)}", repr(protocol))
@@ -143,18 +159,17 @@ def evaluate(
         episodes_per_task = GOALS_PER_TASK if protocol == "metaworld" else 3
     episodes = _check_episodes(episodes_per_task, protocol, where)
     if episode_length is not None:
-        episode_length = check_episode_length(episode_length, where)
+        # Checked before any env is built; that it covers every column, further down.
+        named = list(episode_length) if isinstance(episode_length, Mapping) else []
+        resolve_horizons(episode_length, benchmark, named, where)
 
     own_env = env is None
     if env is None:
-        horizon = episode_length or (
-            METAWORLD_HORIZON if protocol == "metaworld" else PAPER_HORIZON
-        )
         env = make_env(
             benchmark,
             mode,
             seed=seed,
-            episode_length=horizon,
+            episode_length=DEFAULT_HORIZON[protocol] if episode_length is None else episode_length,
             tasks=tasks,
             reward_function_version=reward_function_version,
         )
@@ -174,17 +189,27 @@ def evaluate(
             raise ConfigError(
                 mismatch(where, "env", f"be built for benchmark {benchmark!r}", sorted(built_for))
             )
-        horizon = episode_length or (
-            METAWORLD_HORIZON if protocol == "metaworld" else env.get_attr("episode_length")[0]
-        )
 
     names = column_task_names(env, where)
+    if episode_length is not None:
+        horizons = resolve_horizons(episode_length, benchmark, names, where)
+    elif protocol == "metaworld":
+        horizons = dict.fromkeys(names, METAWORLD_HORIZON)
+    else:
+        horizons = dict(zip(names, env.get_attr("episode_length"), strict=True))
     version = str(env.get_attr("reward_function_version")[0])
-    previous = env.env_method(
-        "configure_episode", episode_length=horizon, terminate_on_success=protocol == "metaworld"
-    )
+    saved = [] if own_env else env.env_method("save_state")
+    previous = [
+        env.env_method(
+            "configure_episode",
+            episode_length=horizons[name],
+            terminate_on_success=protocol == "metaworld",
+            indices=[column],
+        )[0]
+        for column, name in enumerate(names)
+    ]
     try:
-        env.env_method("reseed_stream", seed, EVAL_STREAM)
+        env.env_method("reseed_stream", seed, EVAL_STREAM, evaluation_index)
         if protocol == "metaworld":
             goals = benchmark_goals(benchmark, seed)
             for column, name in enumerate(names):
@@ -196,17 +221,7 @@ def evaluate(
         if own_env:
             env.close()
         else:
-            env.env_method("clear_goals")
-            for column, (length, terminate) in enumerate(previous):
-                env.env_method(
-                    "configure_episode",
-                    episode_length=length,
-                    terminate_on_success=terminate,
-                    indices=[column],
-                )
-            # Leave the env at the start of an episode under its own settings: a
-            # column stopped mid-episode past its restored horizon could not step.
-            env.reset()
+            _give_back(env, previous, saved)
 
     success_rate = {name: float(np.mean(successes[column])) for column, name in enumerate(names)}
     mean_return = {name: float(np.mean(returns[column])) for column, name in enumerate(names)}
@@ -220,9 +235,27 @@ def evaluate(
         reward_function_version=version,
         benchmark=benchmark,
         mode=mode,
-        episode_length=int(horizon),
+        episode_length=horizons,
         seed=seed,
+        evaluation_index=evaluation_index,
     )
+
+
+def _give_back(env: VecEnv, previous: list[tuple[int, bool]], saved: list[Any]) -> None:
+    """Restore each column's horizon and goal state, then reset the env.
+
+    The reset is needed: a column stopped mid-episode past its restored horizon
+    could not step. It starts the interrupted episodes over on their goals.
+    """
+    for column, ((length, terminate), state) in enumerate(zip(previous, saved, strict=True)):
+        env.env_method(
+            "configure_episode",
+            episode_length=length,
+            terminate_on_success=terminate,
+            indices=[column],
+        )
+        env.env_method("restore_state", state, indices=[column])
+    env.reset()
 
 
 def _run_episodes(

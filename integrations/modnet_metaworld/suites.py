@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -34,12 +34,15 @@ __all__ = [
     "check_mode",
     "check_seed",
     "column_seed",
+    "resolve_horizons",
     "resolve_tasks",
     "task_names",
 ]
 
 Benchmark = Literal["MT10", "MT50"]
-Mode = Literal["fixed", "conditioned"]
+Mode = Literal["fixed", "conditioned", "authors-fixed"]
+"""``fixed``: one frozen goal per task. ``conditioned``: a new goal at every reset.
+``authors-fixed``: what the authors' "Fixed" runs did, task by task (``authors.py``)."""
 
 BENCHMARKS: tuple[Benchmark, ...] = get_args(Benchmark)
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -73,39 +76,59 @@ def check_benchmark(benchmark: object, where: str) -> str:
 
 
 def check_mode(mode: object, where: str) -> str:
-    """Return ``mode`` if it is ``"fixed"`` or ``"conditioned"``, else raise ConfigError."""
+    """Return ``mode`` if it is one of ``MODES``, else raise ConfigError."""
     if mode not in MODES:
         raise ConfigError(mismatch(where, "mode", f"be one of {list(MODES)}", repr(mode)))
     return str(mode)
 
 
-def check_episode_length(episode_length: object, where: str) -> int:
+def check_episode_length(episode_length: object, where: str, name: str = "episode_length") -> int:
     """Return ``episode_length`` if it is a positive int, else raise ConfigError."""
+    expected = "be a positive int (the paper uses 150, Meta-World 500)"
     if isinstance(episode_length, bool) or not isinstance(episode_length, int | np.integer):
-        raise ConfigError(
-            mismatch(
-                where,
-                "episode_length",
-                "be a positive int (the paper uses 150, Meta-World 500)",
-                repr(episode_length),
-            )
-        )
+        raise ConfigError(mismatch(where, name, expected, repr(episode_length)))
     if episode_length <= 0:
-        raise ConfigError(
-            mismatch(
-                where,
-                "episode_length",
-                "be a positive int (the paper uses 150, Meta-World 500)",
-                episode_length,
-            )
-        )
+        raise ConfigError(mismatch(where, name, expected, episode_length))
     return int(episode_length)
 
 
-def check_seed(seed: object, where: str) -> int:
+def resolve_horizons(
+    episode_length: int | Mapping[str, int], benchmark: str, names: Sequence[str], where: str
+) -> dict[str, int]:
+    """Steps per episode of each task in ``names``, from one int or a per-task table.
+
+    A table may name more tasks of ``benchmark`` than are built (so one table serves
+    every subset) but must name each task in ``names``.
+    """
+    if not isinstance(episode_length, Mapping):
+        length = check_episode_length(episode_length, where)
+        return {name: length for name in names}
+    allowed = task_names(benchmark)  # type: ignore[arg-type]
+    unknown = [name for name in episode_length if name not in allowed]
+    if unknown:
+        raise ConfigError(
+            mismatch(where, "episode_length", f"name only {benchmark} tasks", unknown)
+        )
+    missing = [name for name in names if name not in episode_length]
+    if missing:
+        raise ConfigError(
+            mismatch(
+                where,
+                "episode_length",
+                "give a horizon for every task built",
+                f"none for {missing}",
+            )
+        )
+    return {
+        name: check_episode_length(episode_length[name], where, f"episode_length[{name!r}]")
+        for name in names
+    }
+
+
+def check_seed(seed: object, where: str, name: str = "seed") -> int:
     """Return ``seed`` if it is a non-negative int (it seeds numpy), else raise ConfigError."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(mismatch(where, "seed", "be a non-negative int", repr(seed)))
+        raise ConfigError(mismatch(where, name, "be a non-negative int", repr(seed)))
     return int(seed)
 
 
@@ -193,11 +216,17 @@ def conditioned_task(name: str, env: Any) -> Task:
     return Task(env_name=name, data=pickle.dumps(data))
 
 
-def column_seed(seed: int, task_index: int, stream: int = 0) -> int:
-    """Seed of one column: independent per (seed, task, stream), stable under subsets.
+def column_seed(
+    seed: int, task_index: int, stream: int = 0, evaluation_index: int | None = None
+) -> int:
+    """Seed of one column: independent per (seed, task, stream[, evaluation]), stable under subsets.
 
     ``task_index`` is the task's position in the benchmark (not in a subset), so a
     task's random stream is the same whether it is built alone or with the others.
-    ``stream`` separates training (0) from evaluation (1) draws.
+    ``stream`` separates training (0) from evaluation (1) draws; ``evaluation_index``
+    gives every evaluation of a run goals of its own.
     """
-    return int(np.random.SeedSequence([seed, task_index, stream]).generate_state(1)[0])
+    entropy = [seed, task_index, stream]
+    if evaluation_index is not None:
+        entropy.append(evaluation_index)
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])

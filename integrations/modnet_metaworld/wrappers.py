@@ -5,7 +5,8 @@ A column is, from the inside out::
     SawyerXYZEnv -> GoalWrapper -> EpisodeWrapper -> TaskOneHot -> Monitor
 
 - ``GoalWrapper`` decides the goal of each episode: one frozen goal (fixed), a fresh
-  random goal every reset (conditioned), or a queue of given goals (evaluation).
+  random goal every reset (conditioned), or a queue of given goals (evaluation). It
+  also saves and gives back its goal state around an evaluation.
 - ``EpisodeWrapper`` owns the horizon, the "any step succeeded" flag and the
   optional termination on success.
 - ``TaskOneHot`` appends the task one-hot last and declares honest bounds.
@@ -39,8 +40,10 @@ class GoalWrapper(gym.Wrapper):
         task_name: its Meta-World name, e.g. ``"reach-v3"``.
         task_index: its position in the benchmark (one-hot index).
         benchmark: ``"MT10"`` or ``"MT50"``.
-        mode: ``"fixed"`` keeps ``task``'s goal on every reset; ``"conditioned"``
-            draws new positions from the env's own seeded generator on every reset.
+        mode: the column's own behaviour: ``"fixed"`` keeps ``task``'s goal on every
+            reset; ``"conditioned"`` draws new positions from the env's own seeded
+            generator on every reset (``make_env`` maps ``"authors-fixed"`` to one of
+            the two per task).
         task: the Meta-World ``Task`` to set; its goal is used in fixed mode.
         seed: the env's seed (it drives conditioned goals).
     """
@@ -64,6 +67,8 @@ class GoalWrapper(gym.Wrapper):
         self._task = task
         self._queue: list[Task] = []
         self._queued_last = False
+        self._started = False  # has an episode begun (is there a goal to give back)?
+        self._restore: dict[str, Any] | None = None
         self._apply_mode()
         self.reseed(seed)
 
@@ -82,9 +87,52 @@ class GoalWrapper(gym.Wrapper):
         """Reseed the env's generator (conditioned goals, action/obs spaces)."""
         self.env.unwrapped.seed(int(seed))  # type: ignore[attr-defined]
 
-    def reseed_stream(self, seed: int, stream: int) -> None:
-        """Reseed from ``column_seed(seed, task_index, stream)``."""
-        self.reseed(column_seed(seed, self.mw_task_index, stream))
+    def reseed_stream(self, seed: int, stream: int, evaluation_index: int | None = None) -> None:
+        """Reseed from ``column_seed(seed, task_index, stream, evaluation_index)``."""
+        self.reseed(column_seed(seed, self.mw_task_index, stream, evaluation_index))
+
+    @property
+    def randomises_goal(self) -> bool:
+        """True when every reset draws a new goal (outside queued goals)."""
+        return self.mw_mode == "conditioned"
+
+    def _generators(self) -> list[np.random.Generator]:
+        # Everything Meta-World's seed() reseeds: the env's generator (it draws the
+        # conditioned goals) and those of its spaces.
+        base: Any = self.env.unwrapped
+        spaces = (base.action_space, base.observation_space, base.goal_space)
+        return [base.np_random] + [space.np_random for space in spaces if space is not None]
+
+    def save_state(self) -> dict[str, Any]:
+        """The goal state an evaluation must give back (picklable, for ``SubprocVecEnv``).
+
+        The generators' states, the goal of the running episode (if one began) and
+        the queue of goals.
+        """
+        base: Any = self.env.unwrapped
+        running = base._last_rand_vec if self._started else None
+        return {
+            "generators": [generator.bit_generator.state for generator in self._generators()],
+            "running_goal": None if running is None else np.array(running, copy=True),
+            "queue": list(self._queue),
+            "queued_last": self._queued_last,
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Give back ``save_state()``'s state; takes effect at the next reset.
+
+        That reset starts the interrupted episode over on its goal, and leaves the
+        generators as they were saved, so every later goal is the one the column
+        would have drawn had it not been evaluated.
+        """
+        self._queue = list(state["queue"])
+        self._queued_last = state["queued_last"]
+        self._restore = state
+
+    def _set_generators(self, states: list[dict[str, Any]]) -> None:
+        # Setting the state (not the object): reseeding replaced the generator objects.
+        for generator, saved in zip(self._generators(), states, strict=True):
+            generator.bit_generator.state = saved
 
     def queue_goals(self, tasks: Sequence[Task]) -> None:
         """Play the given goals, one per episode, from the next reset on.
@@ -116,13 +164,28 @@ class GoalWrapper(gym.Wrapper):
         if seed is not None:
             # Meta-World ignores reset(seed=...); honour it so VecEnv.seed(...) works.
             self.reseed(seed)
-        if self._queue:
+        restore, self._restore = self._restore, None
+        if restore is not None:
+            # Back to the column's own mode, whatever goal the evaluation left set.
+            self._apply_mode()
+        if restore is not None and restore["running_goal"] is not None:
+            # Replay the interrupted episode's goal once, then follow the mode again.
+            base: Any = self.env.unwrapped
+            base._last_rand_vec = restore["running_goal"]
+            base._freeze_rand_vec = True
+            self._queued_last = True
+        elif self._queue:
             self.env.unwrapped.set_task(self._queue.pop(0))  # type: ignore[attr-defined]
             self._queued_last = True
         elif self._queued_last:
             self._apply_mode()
             self._queued_last = False
-        return self.env.reset(options=options)
+        result = self.env.reset(options=options)
+        self._started = True
+        if restore is not None:
+            # After the reset: whatever it drew does not count.
+            self._set_generators(restore["generators"])
+        return result
 
 
 class EpisodeWrapper(gym.Wrapper):

@@ -10,6 +10,7 @@ pytest.importorskip("metaworld")
 
 from stable_baselines3 import SAC  # noqa: E402
 from stable_baselines3.common.logger import KVWriter, Logger  # noqa: E402
+from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
 from modnet.errors import ConfigError  # noqa: E402
 from modnet_metaworld import MetaWorldEvalCallback, make_env  # noqa: E402
@@ -58,9 +59,12 @@ def test_callback_evaluates_every_eval_freq_calls_and_logs_keys() -> None:
         assert expected <= set(values)
         assert 0.0 <= values["eval/success_rate"] <= 1.0
     last = callback.last_result
-    assert last is not None and last.episodes_per_task == 2 and last.episode_length == 10
+    assert last is not None and last.episodes_per_task == 2
+    assert last.episode_length == dict.fromkeys(TWO, 10)
     assert evals[-1][1]["eval/return"] == pytest.approx(last.mean_episode_return)
     assert [timesteps for timesteps, _ in callback.evaluations] == [10, 20]
+    # The callback counts its evaluations: each one draws goals of its own.
+    assert [result.evaluation_index for _, result in callback.evaluations] == [0, 1]
     assert callback.eval_env is None  # built at training start, closed at its end
 
 
@@ -89,6 +93,28 @@ def test_callback_uses_a_prebuilt_env_and_leaves_it_open() -> None:
     env.close()
 
 
+@pytest.mark.parametrize("wrap", [False, True])
+def test_callback_refuses_the_training_env(wrap: bool) -> None:
+    env = make_env("MT10", "conditioned", tasks=["reach-v3"], episode_length=5)
+    model = SAC(
+        "MlpPolicy",
+        VecMonitor(env) if wrap else env,
+        learning_starts=1000,
+        policy_kwargs={"net_arch": [8]},
+        seed=0,
+        device="cpu",
+    )
+    callback = MetaWorldEvalCallback("MT10", "conditioned", eval_freq=1, eval_env=env)
+    with pytest.raises(
+        ConfigError,
+        match=r"MetaWorldEvalCallback: eval_env must be an env other than the model's "
+        r"training env \(evaluating on it would cut the running episodes .*got the training env",
+    ):
+        model.learn(total_timesteps=2, callback=callback)
+    assert callback.evaluations == []
+    env.close()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -102,7 +128,12 @@ def test_callback_uses_a_prebuilt_env_and_leaves_it_open() -> None:
         ),
         (
             {"mode": "fix"},
-            r"MetaWorldEvalCallback: mode must be one of \['fixed', 'conditioned'\], got 'fix'",
+            r"MetaWorldEvalCallback: mode must be one of \['fixed', 'conditioned', "
+            r"'authors-fixed'\], got 'fix'",
+        ),
+        (
+            {"episode_length": {"fly-v3": 5}},
+            r"MetaWorldEvalCallback: episode_length must name only MT10 tasks, got \['fly-v3'\]",
         ),
         (
             {"protocol": "x"},

@@ -64,9 +64,12 @@ def test_task_subsets_follow_the_benchmark_order() -> None:
     assert resolve_tasks("MT10", None, "t") == MT10_ORDER
 
 
-def test_column_seeds_differ_per_task_seed_and_stream() -> None:
+def test_column_seeds_differ_per_task_seed_stream_and_evaluation() -> None:
     seeds = {column_seed(s, i, k) for s in range(3) for i in range(50) for k in range(2)}
     assert len(seeds) == 3 * 50 * 2
+    evaluations = {column_seed(s, i, 1, n) for s in range(3) for i in range(50) for n in range(20)}
+    training = {column_seed(s, i, 0) for s in range(3) for i in range(50)}
+    assert len(evaluations) == 3 * 50 * 20 and not evaluations & training
 
 
 @pytest.mark.parametrize(
@@ -78,7 +81,21 @@ def test_column_seeds_differ_per_task_seed_and_stream() -> None:
         ),
         (
             {"mode": "random"},
-            r"make_env: mode must be one of \['fixed', 'conditioned'\], got 'random'",
+            r"make_env: mode must be one of \['fixed', 'conditioned', 'authors-fixed'\], "
+            r"got 'random'",
+        ),
+        (
+            {"episode_length": {"reach-v3": 150, "fly-v3": 150}},
+            r"make_env: episode_length must name only MT10 tasks, got \['fly-v3'\]",
+        ),
+        (
+            {"episode_length": {"reach-v3": 150}, "tasks": ["reach-v3", "push-v3"]},
+            r"make_env: episode_length must give a horizon for every task built, "
+            r"got none for \['push-v3'\]",
+        ),
+        (
+            {"episode_length": {"reach-v3": 0}, "tasks": ["reach-v3"]},
+            r"make_env: episode_length\['reach-v3'\] must be a positive int .*got 0",
         ),
         ({"episode_length": 0}, r"make_env: episode_length must be a positive int .*got 0"),
         ({"episode_length": -5}, r"episode_length must be a positive int .*got -5"),
@@ -122,7 +139,19 @@ class _Zero:
     ("kwargs", "match"),
     [
         ({"benchmark": "MT100"}, r"evaluate: benchmark must be one of \['MT10', 'MT50'\]"),
-        ({"mode": "both"}, r"evaluate: mode must be one of \['fixed', 'conditioned'\], got 'both'"),
+        ({"mode": "both"}, r"evaluate: mode must be one of \['fixed', 'conditioned', .*got 'both'"),
+        (
+            {"evaluation_index": -1},
+            r"evaluate: evaluation_index must be a non-negative int, got -1",
+        ),
+        (
+            {"evaluation_index": 1.0},
+            r"evaluate: evaluation_index must be a non-negative int, got 1.0",
+        ),
+        (
+            {"episode_length": {"reach-v3": "long"}},
+            r"evaluate: episode_length\['reach-v3'\] must be a positive int .*got 'long'",
+        ),
         (
             {"protocol": "garage"},
             r"evaluate: protocol must be one of \['paper', 'metaworld'\], got 'garage'",
