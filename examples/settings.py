@@ -19,24 +19,32 @@ authors' published MT10/MT50 configuration), expressed in SB3's units, where one
 * 128 transitions per task in every batch;
 * replay of 1e6 (MT10) / 1e7 (MT50) transitions, split equally per task;
 * Adam 3e-4, tau 0.005, gamma 0.99, gradient norms clipped at 1.0;
-* 150-step episodes.
+* the authors' horizons: 150 steps, 200 for nine MT50 tasks;
+* the authors' "Fixed": each task fixed or random at every reset as their code left
+  it (the ``authors-fixed`` env mode, see docs/metaworld.md);
+* the authors' update order (temperatures, actor, critics: ``MTSAC(update_order="authors")``).
+
+A preset is a ``Preset``: the schedule's numbers (a function of the benchmark and
+T) and how the envs and the update run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
 from examples.common.choices import one_of
 from examples.methods import METHODS
 from modnet.config import FrozenConfig
-from modnet_metaworld.suites import Benchmark, Mode, task_names
+from modnet_metaworld.authors import authors_horizons
+from modnet_metaworld.suites import PAPER_HORIZON, Benchmark, Mode, task_names
 
 __all__ = [
     "PRESETS",
+    "Preset",
     "Schedule",
     "TrainSettings",
     "resolve_schedule",
@@ -80,12 +88,30 @@ def smoke_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
     }
 
 
-PRESETS: dict[str, Callable[[Benchmark, int], dict[str, int]]] = {
-    "paper": paper_preset,
-    "smoke": smoke_preset,
+def uniform_horizons(benchmark: Benchmark) -> dict[str, int]:
+    """The paper's 150 steps for every task."""
+    return dict.fromkeys(task_names(benchmark), PAPER_HORIZON)
+
+
+class Preset(NamedTuple):
+    """A named recipe: the schedule's numbers, and how the envs and the update run."""
+
+    schedule: Callable[[Benchmark, int], dict[str, int]]
+    """``schedule(benchmark, T)``: values of the ``TrainSettings`` fields it fills in
+    (those the user left at ``None``)."""
+    horizons: Callable[[Benchmark], dict[str, int]]
+    """``horizons(benchmark)``: steps per episode of every task of the benchmark."""
+    fixed_mode: Mode
+    """The env mode of a run of the Fixed setting (``mode="fixed"``)."""
+    update_order: str
+    """``MTSAC``'s ``update_order``."""
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(paper_preset, authors_horizons, "authors-fixed", "authors"),
+    "smoke": Preset(smoke_preset, uniform_horizons, "fixed", "sb3"),
 }
-"""Schedules by name: ``PRESETS[name](benchmark, num_tasks)`` gives the values of the
-``TrainSettings`` fields it fills in (those the user left at ``None``)."""
+"""Presets by name."""
 
 
 class TrainSettings(FrozenConfig):
@@ -96,7 +122,8 @@ class TrainSettings(FrozenConfig):
     )
     mode: Mode = Field(
         "fixed",
-        description="fixed: one goal per task (paper's Fixed); conditioned: new goal every reset.",
+        description="fixed: one goal per task (the paper preset runs it as authors-fixed); "
+        "conditioned: a new goal every reset; authors-fixed: the authors' Fixed, task by task.",
     )
     method: one_of(METHODS) = Field(
         "soft-shallow", description="Network and loss weighting to train."
@@ -182,7 +209,7 @@ class TrainSettings(FrozenConfig):
 
 
 class Schedule(FrozenConfig):
-    """The concrete numbers a run uses, after the preset and the overrides are applied."""
+    """What a run uses, after the preset and the overrides are applied."""
 
     total_steps: int = Field(description="Env steps to train for, all tasks together.")
     warmup_steps: int = Field(description="Env steps of collection before the first update.")
@@ -192,7 +219,14 @@ class Schedule(FrozenConfig):
     batch_size: int = Field(description="batch_per_task * T.")
     checkpoint_freq: int = Field(description="Env steps between checkpoints.")
     replay_size: int = Field(description="Replay capacity, all tasks together.")
-    episode_length: int = Field(description="Steps per episode (the paper: 150).")
+    episode_length: dict[str, int] = Field(
+        description="Steps per episode of each task (the authors': 150, 200 for nine MT50 tasks)."
+    )
+    env_mode: Mode = Field(
+        description="make_env's mode: the setting's, but the authors' per-task goals "
+        "(authors-fixed) for Fixed under the paper preset."
+    )
+    update_order: str = Field(description="MTSAC's update order: sb3 or authors.")
     learning_rate: float = Field(description="Adam step size of actor, critics and temperatures.")
     tau: float = Field(description="Soft target update coefficient.")
     gamma: float = Field(description="Discount.")
@@ -203,15 +237,20 @@ class Schedule(FrozenConfig):
 
 def resolve_schedule(settings: TrainSettings) -> Schedule:
     """Fill the preset's numbers in, then apply the user's overrides."""
-    preset = PRESETS[settings.preset](settings.benchmark, settings.num_tasks)
-    for name in preset:
+    preset = PRESETS[settings.preset]
+    values = preset.schedule(settings.benchmark, settings.num_tasks)
+    for name in values:
         value = getattr(settings, name)
         if value is not None:
-            preset[name] = value
+            values[name] = value
+    horizons = preset.horizons(settings.benchmark)
+    names = [name for name in horizons if settings.tasks is None or name in settings.tasks]
     return Schedule(
-        **preset,
-        batch_size=preset["batch_per_task"] * settings.num_tasks,
-        episode_length=150,
+        **values,
+        batch_size=values["batch_per_task"] * settings.num_tasks,
+        episode_length={name: horizons[name] for name in names},
+        env_mode=preset.fixed_mode if settings.mode == "fixed" else settings.mode,
+        update_order=preset.update_order,
         learning_rate=3e-4,
         tau=0.005,
         gamma=0.99,

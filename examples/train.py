@@ -46,7 +46,7 @@ from examples.settings import (
     validate_settings,
 )
 from modnet.errors import ConfigError, mismatch
-from modnet_metaworld import evaluate, make_env, task_names
+from modnet_metaworld import describe_protocol, evaluate, make_env, protocol_record, task_names
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
 
 # Settings that may change when a run is resumed; everything else is the run's identity.
@@ -105,6 +105,7 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             max_grad_norm=schedule.max_grad_norm,
             task_names=names,
             warmup_actions="policy",  # the authors' warm-up: the untrained policy acts
+            update_order=schedule.update_order,
             seed=settings.seed,
             device=settings.device,
         )
@@ -127,6 +128,10 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             "method": method_record,
             # v1 and v2 rewards give incomparable results: record the one actually used.
             "reward_function_version": str(env.get_attr("reward_function_version")[0]),
+            # Horizons, goal sampling and evaluation, as the envs actually run them.
+            "protocol": protocol_record(
+                eval_env, schedule.env_mode, episodes_per_task=schedule.eval_episodes
+            ),
         }
     )
 
@@ -136,12 +141,15 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
     # -- 5. Callbacks: evaluate (-> eval.csv), then checkpoint (atomic), every N env steps.
     def evaluate_now(model: MTSAC) -> EvalRow:
         # The paper's protocol: deterministic actions, success if any step succeeded.
+        # Fresh goals at each evaluation, as the authors drew them; indexed by the rows
+        # already written, so a resumed run replays the goals of the rows it rewrites.
         result = evaluate(
             model,
             settings.benchmark,
-            settings.mode,
+            schedule.env_mode,
             episodes_per_task=schedule.eval_episodes,
             seed=settings.seed,
+            evaluation_index=len(table.steps()),
             env=eval_env,
             progress_bar=settings.progress_bar,
         )
@@ -225,7 +233,7 @@ def build_env(settings: TrainSettings, schedule: Schedule) -> VecEnv:
     """The benchmark's VecEnv; with --tasks, the one-hot is cut down to the chosen tasks."""
     env = make_env(
         settings.benchmark,
-        settings.mode,
+        schedule.env_mode,
         seed=settings.seed,
         episode_length=schedule.episode_length,
         reward_function_version=settings.reward_function_version,
@@ -274,7 +282,8 @@ def write_reports(model: MTSAC, env: VecEnv, run: RunDir, settings: TrainSetting
         title = f"{settings.method}: routing of the actor, {settings.benchmark}-{settings.mode}"
         plot_routing_heatmaps(samples, run.plots / "routing_heatmaps.png", title=title)
         plot_routing_embedding(samples, run.plots / "routing_embedding.png", seed=settings.seed)
-    atomic_write_text(run.table, success_table(seeds))
+    protocol = describe_protocol(run.read_record()["protocol"])
+    atomic_write_text(run.table, f"{success_table(seeds)}\nProtocol of this run:\n\n{protocol}")
 
 
 def routing_samples(model: MTSAC, env: VecEnv, names: list[str], steps: int = 50):

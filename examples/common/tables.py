@@ -58,7 +58,8 @@ def success_table(runs: list[RunResult], *, reps: int = 2000, seed: int = 0) -> 
         points, intervals = _interval_estimates(scores, reps, seed)
         steps = sorted({int(run.env_steps[-1]) for run in group})
         steps_text = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,}-{steps[-1]:,}"
-        paper = paper_success(benchmark, mode, method)
+        # authors-fixed is how the authors ran their Fixed setting: Table 1's Fixed column.
+        paper = paper_success(benchmark, "fixed" if mode == "authors-fixed" else mode, method)
         cells = [
             f"{_percent(points[i])} [{_percent(intervals[0, i])}, {_percent(intervals[1, i])}]"
             for i in range(2)

@@ -14,6 +14,7 @@ from examples import train as train_module  # noqa: E402
 from examples.methods import METHODS  # noqa: E402
 from examples.settings import TrainSettings, resolve_schedule, validate_settings  # noqa: E402
 from modnet.errors import ConfigError  # noqa: E402
+from modnet_metaworld import authors_horizons, task_names  # noqa: E402
 
 
 def test_paper_preset_is_the_authors_schedule() -> None:
@@ -22,12 +23,29 @@ def test_paper_preset_is_the_authors_schedule() -> None:
     assert mt10.warmup_steps == 20 * 200 * 10
     assert mt10.eval_freq == 200 * 10 and mt10.eval_episodes == 3
     assert (mt10.batch_per_task, mt10.batch_size) == (128, 1280)
-    assert mt10.replay_size == 1_000_000 and mt10.episode_length == 150
+    assert mt10.replay_size == 1_000_000
     assert (mt10.learning_rate, mt10.tau, mt10.gamma) == (3e-4, 0.005, 0.99)
     assert (mt10.train_freq, mt10.gradient_steps) == (1, 1)  # one update per T env steps
     mt50 = resolve_schedule(TrainSettings(preset="paper", benchmark="MT50"))
     assert mt50.total_steps == 50_000_000 and mt50.batch_size == 6400
     assert mt50.replay_size == 10_000_000 and mt50.eval_freq == 200 * 50
+
+
+def test_paper_preset_runs_envs_and_updates_as_the_authors_did() -> None:
+    mt10 = resolve_schedule(TrainSettings(preset="paper"))
+    assert mt10.episode_length == dict.fromkeys(task_names("MT10"), 150)
+    assert (mt10.env_mode, mt10.update_order) == ("authors-fixed", "authors")
+    mt50 = resolve_schedule(TrainSettings(preset="paper", benchmark="MT50", mode="conditioned"))
+    assert mt50.episode_length == authors_horizons("MT50")
+    assert sum(steps == 200 for steps in mt50.episode_length.values()) == 9
+    assert mt50.env_mode == "conditioned"  # the authors' Conditioned is ours
+    subset = resolve_schedule(
+        TrainSettings(preset="paper", benchmark="MT50", tasks=("stick-pull-v3", "assembly-v3"))
+    )
+    assert list(subset.episode_length.items()) == [("assembly-v3", 200), ("stick-pull-v3", 200)]
+    smoke = resolve_schedule(TrainSettings())
+    assert smoke.episode_length == dict.fromkeys(task_names("MT10"), 150)
+    assert (smoke.env_mode, smoke.update_order) == ("fixed", "sb3")
 
 
 def test_overrides_replace_preset_values_and_scale_with_tasks() -> None:
@@ -53,7 +71,7 @@ def test_settings_are_frozen_and_forbid_unknown_keys() -> None:
         ({"method": "soft"}, r"method must be one of 'soft-shallow', 'soft-deep'.*got 'soft'"),
         ({"preset": "fast"}, r"preset must be one of 'paper' or 'smoke', got 'fast'"),
         ({"benchmark": "MT20"}, r"benchmark must be one of 'MT10' or 'MT50', got 'MT20'"),
-        ({"mode": "random"}, r"mode must be one of 'fixed' or 'conditioned'"),
+        ({"mode": "random"}, r"mode must be one of 'fixed', 'conditioned' or 'authors-fixed'"),
         ({"total_steps": 0}, r"total_steps must be greater than 0, got 0"),
         ({"tasks": ["reach-v3", "reach-v3"]}, r"tasks must not repeat a task"),
     ],

@@ -68,6 +68,8 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
     assert record["task_names"] == ["reach-v3", "push-v3"]
     assert record["method"]["reweight"] == "inverse_alpha"
     assert record["reward_function_version"] in ("v1", "v2")
+    assert record["protocol"]["horizons"] == {"reach-v3": 150, "push-v3": 150}
+    assert record["protocol"]["randomised_tasks"] == ["reach-v3", "push-v3"]
     for package in (
         "python",
         "torch",
@@ -106,6 +108,7 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
     table = (run / "table.md").read_text()
     assert "| MT10 | conditioned | soft-shallow | 1 | 300 |" in table
     assert "| 71.8 |" in table  # the paper's MT10-Conditioned, Shallow
+    assert "Protocol of this run:" in table and "mode `conditioned`" in table
 
 
 def test_resume_continues_the_step_count_without_duplicate_rows(finished_run: Path) -> None:
