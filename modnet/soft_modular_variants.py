@@ -90,16 +90,23 @@ def relu_(x: Tensor) -> Tensor:
     return torch.relu_(x)
 
 
-def mix(p: Tensor, out: Tensor) -> Tensor:
+def mix(p: Tensor, out: Tensor, *, relu: bool = False) -> Tensor:
     """Routing-weighted sums ``"... j i, ... i d -> ... j d"``: ``[..., j, n], [..., n, d]``.
 
     One ``bmm`` over all leading axes, whose result is contiguous, so the ReLU that
-    follows (and its backward) runs on contiguous memory.
+    follows (and its backward) runs on contiguous memory. ``relu=True`` applies it in
+    place on the ``bmm`` result itself, before the leading axes are unfolded: on the
+    unfolded view it would record ``CopySlices`` (see :func:`relu_`), which cost the
+    stacked critics ~6 % of an MTSAC update in a same-run A/B (docs/benchmarks/sb3.md).
     """
     if p.dim() == 3:  # one network: no leading axes to fold (saves the reshapes when acting)
-        return torch.bmm(p, out)
+        y = torch.bmm(p, out)
+        return relu_(y) if relu else y
     j, (n, d) = p.shape[-2], out.shape[-2:]
-    return torch.bmm(p.reshape(-1, j, n), out.reshape(-1, n, d)).view(*p.shape[:-2], j, d)
+    y = torch.bmm(p.reshape(-1, j, n), out.reshape(-1, n, d))
+    if relu:
+        relu_(y)
+    return y.view(*p.shape[:-2], j, d)
 
 
 class SoftModularVariant:
@@ -252,7 +259,7 @@ class Official(SoftModularVariant):
 
     def mix_relu(self, p: Tensor, out: Tensor) -> Tensor:
         """``relu(Σ_i P[j, i] out_i)`` ``[..., n, d]``: the input of layer ``l+1``'s modules."""
-        return relu_(mix(p, out))
+        return mix(p, out, relu=True)
 
     def base_network(self, ps: ParameterLayout, f: Tensor, routes: list[Tensor]) -> Tensor:
         """Bare linear modules, ReLU after each weighted sum, the final mix, the output layer."""
@@ -261,7 +268,7 @@ class Official(SoftModularVariant):
             out = ps.bank_per_module(f"layers.{layer}", self.mix_relu(p, out))
         # "... i, ... i d -> ... d"; the ReLU on the bmm result itself, not on a view of it.
         w = routes[-1]
-        final = relu_(mix(w.unsqueeze(-2), out))  # [..., 1, d]
+        final = mix(w.unsqueeze(-2), out, relu=True)  # [..., 1, d]
         return ps.dense("output", final.squeeze(-2))
 
 

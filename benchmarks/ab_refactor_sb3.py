@@ -1,0 +1,74 @@
+"""Same-run A/B of one MTSAC update against an older copy of modnet_sb3 and the core.
+
+Run:  python benchmarks/ab_refactor_sb3.py OLD_DIR [--rounds 7]
+
+OLD_DIR holds older copies of ``modnet/`` renamed ``modnet_base`` and of
+``integrations/modnet_sb3/`` renamed ``modnet_sb3_base`` (every import rewritten; see
+``benchmarks/ab_refactor.py``). Both MTSAC models (SoftModularPolicy, Shallow, MT10
+shapes: 10 tasks, state 39, action 4, batch 1280, task-balanced buffer) collect the same
+random-policy data, then ``model.train(1, 1280)`` is timed interleaved in one process
+(process CPU time). new / old above 1 is a slowdown. Results: docs/benchmarks/sb3.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+from bench_networks import interleaved
+
+import modnet_sb3 as new_sb3
+from modnet_sb3.testing import make_random_state_vec_env
+
+
+def build(module):  # type: ignore[no-untyped-def]
+    env = make_random_state_vec_env(10, seed=0)
+    model = module.MTSAC(
+        "SoftModularPolicy",
+        env,
+        batch_size=1280,
+        learning_starts=10_000,  # collection only
+        buffer_size=20_000,
+        replay_buffer_class=module.TaskBalancedReplayBuffer,
+        policy_kwargs={"num_tasks": 10},
+        seed=0,
+        device="cpu",
+    )
+    model.learn(1500)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("old_dir")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    sys.path.insert(0, args.old_dir)
+    import modnet_sb3_base as old_sb3  # noqa: PLC0415 - the old copy, found only there
+
+    torch.set_num_threads(1)
+    print(
+        f"torch {torch.__version__}, 1 thread, rounds={args.rounds}, clock=process CPU time, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    models = {"new": build(new_sb3), "old": build(old_sb3)}
+
+    def step(model):  # type: ignore[no-untyped-def]
+        return lambda: model.train(1, 1280)
+
+    t = interleaved({k: step(m) for k, m in models.items()}, args.rounds, 1.0, time.process_time)
+    r = statistics.median(a / b for a, b in zip(t["new"], t["old"], strict=True))
+    print(
+        f"MTSAC update B=1280: new {statistics.median(t['new']) * 1e3:.0f} ms, "
+        f"old {statistics.median(t['old']) * 1e3:.0f} ms, new/old {r:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
