@@ -1,8 +1,8 @@
 """Same-run A/B of SoftRoutedMLP against an older copy of the core, imported as another package.
 
-Run:  python benchmarks/ab_refactor.py OLD_CORE_DIR [--rounds 9]
+Run:  python benchmarks/ab_refactor.py OLD_DIR [--rounds 9]
 
-OLD_CORE_DIR holds a copy of an older ``modnet/`` renamed to ``modnet_base`` (every
+OLD_DIR holds a copy of an older ``modnet/`` renamed to ``modnet_base`` (every
 ``modnet.`` import rewritten), e.g.::
 
     git worktree add /tmp/old <commit> && mkdir /tmp/ab && cp -r /tmp/old/modnet /tmp/ab/modnet_base
@@ -19,35 +19,20 @@ slowdown. Results: docs/benchmarks/networks.md.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import sys
 import time
 
 import torch
-from bench_networks import OUT, STATE, TASKS, interleaved
+from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step
 from torch.func import stack_module_state
 
 from modnet import SoftRoutedMLP
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("old_core_dir")
-    parser.add_argument("--rounds", type=int, default=9)
-    args = parser.parse_args()
-    sys.path.insert(0, args.old_core_dir)
+    args = ablation_setup(__doc__ or "", rounds=9, old_dir=True)
     import modnet_base  # noqa: PLC0415 - the old copy, found only on that path
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    print(
-        f"torch {torch.__version__}, 1 thread, rounds={args.rounds}, clock=process CPU time, "
-        f"load average {os.getloadavg()[0]:.2f}"
-    )
     for preset in ("shallow", "deep"):
         new = getattr(SoftRoutedMLP, preset)(STATE, OUT, TASKS)
         old = getattr(modnet_base.SoftRoutedMLP, preset)(STATE, OUT, TASKS)
@@ -56,19 +41,8 @@ def main() -> None:
             x, task = torch.randn(batch, STATE), torch.arange(batch) % TASKS
             torch.testing.assert_close(new(x, task), old(x, task), rtol=0, atol=0)
 
-            def step(net: torch.nn.Module, mode: str = mode, x=x, task=task):  # type: ignore[no-untyped-def]
-                def run() -> object:
-                    if mode == "train":
-                        net.zero_grad(set_to_none=True)
-                        net(x, task).square().mean().backward()
-                        return None
-                    with torch.no_grad():
-                        return net(x, task)
-
-                return run
-
             t = interleaved(
-                {"new": step(new), "old": step(old)},
+                {"new": network_step(new, mode, x, task), "old": network_step(old, mode, x, task)},
                 args.rounds,
                 0.4 if mode == "train" else 0.2,
                 time.process_time,

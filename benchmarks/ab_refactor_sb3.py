@@ -12,14 +12,10 @@ random-policy data, then ``model.train(1, 1280)`` is timed interleaved in one pr
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import sys
 import time
 
-import torch
-from bench_networks import interleaved
+from bench_networks import ablation_setup, interleaved
 
 import modnet_sb3 as new_sb3
 from modnet_sb3.testing import make_random_state_vec_env
@@ -43,20 +39,9 @@ def build(module):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("old_dir")
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    sys.path.insert(0, args.old_dir)
+    args = ablation_setup(__doc__ or "", rounds=7, old_dir=True)
     import modnet_sb3_base as old_sb3  # noqa: PLC0415 - the old copy, found only there
 
-    torch.set_num_threads(1)
-    print(
-        f"torch {torch.__version__}, 1 thread, rounds={args.rounds}, clock=process CPU time, "
-        f"load average {os.getloadavg()[0]:.2f}"
-    )
     models = {"new": build(new_sb3), "old": build(old_sb3)}
 
     def step(model):  # type: ignore[no-untyped-def]

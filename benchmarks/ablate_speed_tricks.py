@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved
+from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step
 from torch import nn
 
 import modnet.parameter_layouts as layouts
@@ -104,18 +104,8 @@ def main() -> None:
             ids = torch.arange(batch) % TASKS
             one_hot = nn.functional.one_hot(ids, TASKS).float()
 
-            def step(
-                task: torch.Tensor, x: torch.Tensor = x, mode: str = mode, net: nn.Module = net
-            ) -> Callable[[], object]:
-                def run() -> object:
-                    if mode == "train":
-                        net.zero_grad(set_to_none=True)
-                        net(x, task).square().mean().backward()
-                        return None
-                    with torch.no_grad():
-                        return net(x, task)
-
-                return run
+            def step(task: torch.Tensor, x: torch.Tensor = x, mode: str = mode, net=net):  # type: ignore[no-untyped-def]
+                return network_step(net, mode, x, task)
 
             fns: dict[str, Callable[[], object]] = {}
             for trick, patch in TRICKS.items():

@@ -31,6 +31,7 @@ import argparse
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -116,14 +117,38 @@ def gemm_floor(net: SoftRoutedMLP, batch: int, train: bool) -> Callable[[], None
     return step
 
 
-def ablation_setup(doc: str, rounds: int) -> argparse.Namespace:
-    """The ablation scripts' command line (``--rounds``, ``--presets``) and one seeded thread."""
+def network_step(
+    net: nn.Module, mode: str, x: torch.Tensor, task: torch.Tensor
+) -> Callable[[], object]:
+    """One step of ``net``: ``"train"`` (forward + backward of a square loss) or ``"act"`` (no grad)."""
+
+    def run() -> object:
+        if mode == "train":
+            net.zero_grad(set_to_none=True)
+            net(x, task).square().mean().backward()
+            return None
+        with torch.no_grad():
+            return net(x, task)
+
+    return run
+
+
+def ablation_setup(doc: str, rounds: int, *, old_dir: bool = False) -> argparse.Namespace:
+    """The ablation and A/B scripts' command line and one seeded thread.
+
+    ``--rounds``, ``--presets``, and with ``old_dir`` a positional ``old_dir`` that is put
+    first on ``sys.path`` (where the older copies ``modnet_base``/``modnet_sb3_base`` are).
+    """
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    if old_dir:
+        parser.add_argument("old_dir")
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--presets", default="shallow,deep")
     args = parser.parse_args()
+    if old_dir:
+        sys.path.insert(0, args.old_dir)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     print(

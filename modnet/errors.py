@@ -48,5 +48,5 @@ def missing_dependency(package: str, extra: str) -> MissingDependencyError:
     """Build the error for a missing optional dependency, naming the extra to install."""
     return MissingDependencyError(
         f"{package} is required for this feature but is not installed; "
-        f'install it with: pip install "modnet[{extra}]"'
+        f'install it with: pip install "modnet-rl[{extra}]"'
     )

@@ -27,7 +27,7 @@ from examples.common.atomic import atomic_write_text
 __all__ = ["KEY_PACKAGES", "RunDir", "package_versions"]
 
 KEY_PACKAGES = (
-    "modnet",
+    "modnet-rl",  # the distribution's name; PyPI's "modnet" is another project
     "torch",
     "stable-baselines3",
     "metaworld",

@@ -1,6 +1,6 @@
 """Meta-World integration of modnet: MT10/MT50 as SB3 VecEnvs, and their evaluation.
 
-Install with ``pip install "modnet[metaworld]"``. Meta-World itself is imported at
+Install with ``pip install "modnet-rl[metaworld]"``. Meta-World itself is imported at
 first use (building an env, an expert or the goal list), so a missing install fails
 there with a message naming the extra.
 """

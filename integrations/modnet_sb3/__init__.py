@@ -1,7 +1,7 @@
 """Stable-Baselines3 integration of modnet: multi-task SAC with Soft Modularization.
 
 ``from modnet_sb3 import SoftModularPolicy, MTSAC, TaskBalancedReplayBuffer``. Needs the
-``sb3`` extra: ``pip install "modnet[sb3]"``. Small envs for tests live in
+``sb3`` extra: ``pip install "modnet-rl[sb3]"``. Small envs for tests live in
 :mod:`modnet_sb3.testing` (not re-exported here).
 """
 

@@ -77,7 +77,7 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
         "metaworld",
         "mujoco",
         "gymnasium",
-        "modnet",
+        "modnet-rl",
     ):
         assert record["versions"][package] != "not installed"
 
