@@ -54,7 +54,9 @@ class RoutedLinear(nn.Module):
             the selected modules (top-k routing only); ``"auto"`` (default) picks sparse
             under top-k when the padded batch is small enough (see
             :data:`SPARSE_MAX_FRACTION`), dense otherwise. All give the same result and
-            the same gradients up to float rounding.
+            the same gradients up to float rounding. Under ``torch.compile`` ``"auto"`` is
+            dense and ``"sparse"`` pads every module to the batch size, so the graph's
+            shapes do not depend on the routing (``fullgraph=True`` traces both).
 
     Attributes:
         bank: the :class:`~modnet.module_bank.ModuleBank` (``weight [n, i, o]``).
@@ -161,8 +163,16 @@ class RoutedLinear(nn.Module):
         routing = self.routing(self.router(router_input))
         weights = routing.weights.to(x.dtype)
         out = None
-        if self.dispatch != "dense" and isinstance(self.routing, TopK):
-            out = self._sparse(x, weights, routing.mask, force=self.dispatch == "sparse")
+        compiling = torch.compiler.is_compiling()
+        # Under torch.compile "auto" is dense: its choice reads the routing's values (a
+        # data-dependent branch that fullgraph=True cannot trace), and dense gives the same
+        # numbers.
+        if isinstance(self.routing, TopK) and (
+            self.dispatch == "sparse" or (self.dispatch == "auto" and not compiling)
+        ):
+            out = self._sparse(
+                x, weights, routing.mask, force=self.dispatch == "sparse", static=compiling
+            )
         if out is None:
             # Dense: one GEMM for all modules ([b, i] @ [i, n*o]), then a per-sample
             # weighted sum over modules; unselected top-k modules have weight exactly 0,
@@ -170,10 +180,14 @@ class RoutedLinear(nn.Module):
             out = torch.einsum("bn,bno->bo", weights, self.bank(x))
         return (out, routing) if return_routing else out
 
-    def _sparse(self, x: Tensor, weights: Tensor, mask: Tensor, *, force: bool) -> Tensor | None:
+    def _sparse(
+        self, x: Tensor, weights: Tensor, mask: Tensor, *, force: bool, static: bool = False
+    ) -> Tensor | None:
         """Compute only the selected modules; ``None`` when dense would be cheaper.
 
         ``x [b, i]``, ``weights``/``mask`` ``[b, n]`` with exactly ``k`` selected per row.
+        ``static`` (under ``torch.compile``): the capacity is ``b``, the most any module can
+        receive, so the shapes do not depend on the routing (same result, more padding).
         """
         b = x.shape[0]
         n, k = self.num_modules, self.routing.k  # type: ignore[union-attr]
@@ -182,7 +196,8 @@ class RoutedLinear(nn.Module):
         index = selected_indices(mask, k)  # [b, k]
         module = index.reshape(-1)  # [s] module of each slot; slot = sample * k + j
         counts = torch.bincount(module, minlength=n)  # [n]
-        capacity = int(counts.max())  # no dropping: the fullest module sets the size
+        # No dropping: the fullest module sets the size (each module gets a sample once).
+        capacity = b if static else int(counts.max())
         # Dense computes b rows of all n modules, sparse n * capacity rows of one module.
         if not force and capacity > SPARSE_MAX_FRACTION * b:
             return None

@@ -89,3 +89,47 @@ def test_compiled_ensemble_forward_matches_eager() -> None:
     x, task = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
     compiled = torch.compile(nets[0].ensemble_forward, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(params, x, task), nets[0].ensemble_forward(params, x, task))
+
+
+def _layers():
+    from modnet import (
+        Hard,
+        MixtureOfExperts,
+        ModuleBank,
+        MultiHeadMLP,
+        RoutedLinear,
+        Soft,
+        TaskMLP,
+        TopK,
+    )
+
+    # Every public layer and baseline network, each routing strategy, each dispatch.
+    yield "RoutedLinear-soft", RoutedLinear(4, 3, 4, routing=Soft()), False
+    yield "RoutedLinear-hard", RoutedLinear(4, 3, 4, routing=Hard()), False
+    yield "RoutedLinear-topk-auto", RoutedLinear(4, 3, 4, routing=TopK(2)), False
+    yield (
+        "RoutedLinear-topk-sparse",
+        RoutedLinear(4, 3, 4, routing=TopK(2), dispatch="sparse"),
+        False,
+    )
+    yield "ModuleBank", ModuleBank(4, 3, 5), False
+    yield "TaskMLP", TaskMLP(4, 3, 3, hidden_sizes=(8,)), True
+    yield "MultiHeadMLP", MultiHeadMLP(4, 3, 3, trunk_sizes=(8,), head_sizes=(8,)), True
+    yield "MixtureOfExperts", MixtureOfExperts(4, 3, 3, num_experts=2, hidden_sizes=(8,)), True
+
+
+@pytest.mark.parametrize(
+    "name, layer, takes_task", list(_layers()), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_every_public_layer_compiles_with_fullgraph_and_matches_eager(
+    name, layer, takes_task
+) -> None:
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
+    x = torch.randn(6, 4, requires_grad=True)
+    args = (x, torch.tensor([0, 2, 1, 1, 0, 2])) if takes_task else (x,)
+    got = compiled(*args)
+    torch.testing.assert_close(got, layer(*args), rtol=1e-5, atol=1e-6)
+    (grad,) = torch.autograd.grad(got.square().sum(), x)
+    (ref,) = torch.autograd.grad(layer(*args).square().sum(), x)
+    torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-6)
