@@ -104,6 +104,32 @@ def _clip_(parameters: Any, max_norm: float | None) -> None:
         nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
+def _check_device(where: str, device: Any) -> None:
+    """Refuse a device this machine lacks: SB3 falls back to the CPU without a word."""
+    if isinstance(device, str) and device == "auto":
+        return
+    try:
+        requested = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            mismatch(where, "device", "be 'auto' or a torch device", repr(device))
+        ) from exc
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(requested.type, True)
+    if not available:
+        raise ConfigError(
+            mismatch(
+                where,
+                "device",
+                f"be a device this machine has (no {requested.type} here; use 'auto' or 'cpu')",
+                repr(device),
+            )
+        )
+
+
 class MTSAC(SAC):
     """SB3's SAC with per-task temperatures, per-task loss weights and gradient clipping.
 
@@ -210,6 +236,7 @@ class MTSAC(SAC):
                     "MTSAC", "the env's action space", "be a gymnasium.spaces.Box", action_space
                 )
             )
+        _check_device("MTSAC", device)
         if num_tasks is not None and (
             isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1
         ):
@@ -329,6 +356,70 @@ class MTSAC(SAC):
                 (self.num_tasks,), init, device=self.device
             ).requires_grad_(True)
             self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(  # type: ignore[override]
+        cls,
+        path: Any,
+        env: GymEnv | None = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> MTSAC:
+        """SB3's ``load``; ``ent_coef`` in ``custom_objects`` may switch the temperature mode.
+
+        The model is loaded as it was saved, then: a float ``ent_coef`` fixes every task's
+        temperature to it and drops the temperature optimiser (a model saved with learned
+        temperatures would otherwise crash inside SB3); ``"auto"``/``"auto_<init>"`` on a
+        model saved with a constant starts learning one temperature per task from the
+        saved constant (``"auto"``) or from ``<init>``.
+
+        Raises:
+            ConfigError: ``ent_coef`` is neither a positive finite float nor ``"auto..."``.
+        """
+        custom = dict(custom_objects or {})
+        wanted = custom.pop("ent_coef", kwargs.pop("ent_coef", None))
+        model = super().load(path, env, device, custom, print_system_info, force_reset, **kwargs)
+        if wanted is not None:
+            model._switch_temperature("MTSAC.load", wanted)
+        return model  # type: ignore[return-value]
+
+    def _switch_temperature(self, where: str, ent_coef: Any) -> None:
+        """Switch to a constant (float) or learned (``"auto[_init]"``) temperature per task."""
+        if isinstance(ent_coef, str) and ent_coef.startswith("auto"):
+            if self.log_ent_coef is not None and "_" not in ent_coef:
+                return  # already learned: keep the saved temperatures and optimiser state
+            init = (
+                float(ent_coef.split("_", 1)[1])
+                if "_" in ent_coef
+                else float(self.ent_coef_tensor.item())
+            )
+            self.log_ent_coef = torch.full(
+                (self.num_tasks,), math.log(init), device=self.device
+            ).requires_grad_(True)
+            self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+            self.ent_coef = ent_coef
+            return
+        if (
+            isinstance(ent_coef, bool)
+            or not isinstance(ent_coef, (int, float))
+            or not (math.isfinite(ent_coef) and ent_coef > 0)
+        ):
+            raise ConfigError(
+                mismatch(
+                    where,
+                    "custom_objects['ent_coef']",
+                    "be a positive finite float or 'auto'/'auto_<init>'",
+                    repr(ent_coef),
+                )
+            )
+        self.ent_coef = float(ent_coef)
+        self.ent_coef_tensor = torch.tensor(float(ent_coef), device=self.device)
+        self.log_ent_coef = None
+        self.ent_coef_optimizer = None
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         result = super()._setup_learn(*args, **kwargs)

@@ -408,3 +408,28 @@ def test_update_orders_differ_only_in_which_critics_the_actor_is_trained_against
     frozen_authors = _one_step("authors", True, monkeypatch)
     torch.testing.assert_close(_flat(frozen_sb3.actor), _flat(frozen_authors.actor), rtol=0, atol=0)
     torch.testing.assert_close(_flat(frozen_authors.actor), _flat(authors.actor), rtol=0, atol=0)
+
+
+def test_load_with_a_constant_ent_coef_switches_off_learned_temperatures(tmp_path) -> None:
+    # Plain SB3 SAC crashes with an AttributeError here (its temperature optimiser is gone).
+    model = _model(learning_rate=1e-2)
+    model.learn(6 * T)
+    model.save(tmp_path / "learned.zip")
+    loaded = MTSAC.load(tmp_path / "learned.zip", env=model.env, custom_objects={"ent_coef": 0.05})
+    assert loaded.ent_coef_optimizer is None and loaded.log_ent_coef is None
+    assert torch.equal(loaded.temperatures(), torch.full((T,), 0.05))
+    loaded.learn(6 * T)
+    assert torch.equal(loaded.temperatures(), torch.full((T,), 0.05))
+    # And back: "auto" starts learning one temperature per task from the constant.
+    loaded.save(tmp_path / "constant.zip")
+    relearned = MTSAC.load(
+        tmp_path / "constant.zip", env=model.env, custom_objects={"ent_coef": "auto"}
+    )
+    assert relearned.log_ent_coef.shape == (T,)
+    torch.testing.assert_close(relearned.temperatures(), torch.full((T,), 0.05))
+    relearned.learn(6 * T)
+    assert not torch.allclose(relearned.temperatures(), torch.full((T,), 0.05), rtol=0, atol=1e-7)
+    with pytest.raises(
+        ConfigError, match=r"MTSAC.load: custom_objects\['ent_coef'\] must be a positive"
+    ):
+        MTSAC.load(tmp_path / "constant.zip", env=model.env, custom_objects={"ent_coef": -1.0})
