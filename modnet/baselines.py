@@ -25,7 +25,12 @@ from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
 from modnet.module_bank import ModuleBank
 from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
-from modnet.validation import check_batch_features, check_positive_int, check_positive_ints
+from modnet.validation import (
+    check_batch_features,
+    check_positive_int,
+    check_positive_ints,
+    check_same_device,
+)
 
 __all__ = ["MixtureOfExperts", "MultiHeadMLP", "TaskMLP"]
 
@@ -72,10 +77,15 @@ class _TaskNetwork(nn.Module):
         """Build from the network's config (``TaskMLPConfig`` and so on)."""
         return cls(**cfg.model_dump())
 
-    def _checked(self, method: str, x: Tensor) -> tuple[str, int]:
-        """The caller's name for messages and the batch size of ``x [b, in_features]``."""
+    def _checked(self, method: str, x: Tensor, task: Tensor) -> tuple[str, int]:
+        """The caller's name for messages and the batch size of ``x [b, in_features]``.
+
+        Also checks ``x``'s dtype against the parameters' and ``task``'s device against ``x``'s.
+        """
         where = f"{type(self).__name__}.{method}"
-        return where, check_batch_features(where, x, self.in_features)
+        batch = check_batch_features(where, x, self.in_features, next(self.parameters()).dtype)
+        check_same_device(where, task, x.device)
+        return where, batch
 
 
 class TaskMLP(_TaskNetwork):
@@ -103,7 +113,7 @@ class TaskMLP(_TaskNetwork):
 
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, o]``."""
-        where, batch = self._checked("forward", x)
+        where, batch = self._checked("forward", x, task)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         return self.net(torch.cat([x, z], dim=-1))
 
@@ -157,7 +167,7 @@ class MultiHeadMLP(_TaskNetwork):
 
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, o]``."""
-        where, batch = self._checked("forward", x)
+        where, batch = self._checked("forward", x, task)
         ids = task_ids(task, self.num_tasks, batch, where)
         h = self.trunk(x)
         # Slot of each sample among the samples of its task: its rank in a stable
@@ -231,7 +241,7 @@ class MixtureOfExperts(_TaskNetwork):
 
         With ``return_gate=True`` also returns the gate weights ``[b, e]``.
         """
-        where, batch = self._checked("forward", x)
+        where, batch = self._checked("forward", x, task)
         z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         gate = softmax_last(self.gate(z))
         h = self.experts[0](torch.cat([x, z], dim=-1))  # [b, e, h]

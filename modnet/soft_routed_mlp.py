@@ -26,7 +26,7 @@ from modnet.routing import RoutingStrategy, Soft
 from modnet.soft_modular_variants import SoftModularVariant, variant_class
 from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
-from modnet.validation import check_batch_features
+from modnet.validation import check_batch_features, check_same_device
 
 __all__ = ["RoutingTrace", "SoftRoutedMLP", "Variant"]
 
@@ -158,8 +158,11 @@ class SoftRoutedMLP(nn.Module):
         return cls(**dict(cfg))
 
     # ------------------------------------------------------------------ forward
-    def _checked_task(self, task: Tensor, batch: int, where: str, dtype: torch.dtype) -> Tensor:
+    def _checked_task(
+        self, task: Tensor, batch: int, where: str, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
         """Int64 ids ``[b]`` (checked in range) or a float one-hot ``[b, t]`` in ``dtype``."""
+        check_same_device(where, task, device)
         if isinstance(task, Tensor) and not task.is_floating_point():
             return task_ids(task, self.num_tasks, batch, where)
         return task_one_hot(task, self.num_tasks, batch, where, dtype=dtype)
@@ -184,8 +187,8 @@ class SoftRoutedMLP(nn.Module):
                 of range (under ``torch.compile`` an id out of range fails a device assertion).
         """
         where = f"{type(self).__name__}.forward"
-        batch = check_batch_features(where, x, self.in_features)
-        task = self._checked_task(task, batch, where, x.dtype)
+        batch = check_batch_features(where, x, self.in_features, self.state_fc1.weight.dtype)
+        task = self._checked_task(task, batch, where, x.dtype, x.device)
         # The aux losses are collected only for the trace; acting never needs them.
         aux: list[Tensor] | None = [] if return_routing else None
         weigh = _weigher(self.routing, x, aux)
@@ -228,8 +231,8 @@ class SoftRoutedMLP(nn.Module):
         """
         where = f"{type(self).__name__}.ensemble_forward"
         self._check_params(where, params)
-        batch = check_batch_features(where, x, self.in_features)
-        task = self._checked_task(task, batch, where, x.dtype)
+        batch = check_batch_features(where, x, self.in_features, params["state_fc1.weight"].dtype)
+        task = self._checked_task(task, batch, where, x.dtype, x.device)
         weigh = _weigher(self.routing, x, None)
         return self._variant.forward(StackedLayout(params, batch), x, task, weigh).out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from modnet.errors import ConfigError, ShapeError, mismatch
@@ -10,6 +11,7 @@ __all__ = [
     "check_batch_features",
     "check_positive_int",
     "check_positive_ints",
+    "check_same_device",
     "int_at_least_problem",
 ]
 
@@ -38,10 +40,35 @@ def check_positive_ints(where: str, **values: object) -> tuple[int, ...]:
     return tuple(check_positive_int(where, name, value) for name, value in values.items())
 
 
-def check_batch_features(where: str, x: Tensor, in_features: int) -> int:
-    """The batch size of ``x`` ``[b, in_features]``; a ``ShapeError`` for anything else."""
+def check_same_device(where: str, task: object, device: torch.device) -> None:
+    """A ``ShapeError`` when ``task`` is a tensor on another device than the state ``x``."""
+    if isinstance(task, Tensor) and task.device != device:
+        raise ShapeError(mismatch(where, "task", f"be on the device of x ({device})", task.device))
+
+
+def check_batch_features(
+    where: str, x: Tensor, in_features: int, dtype: torch.dtype | None = None
+) -> int:
+    """The batch size of ``x`` ``[b, in_features]``; a ``ShapeError`` for anything else.
+
+    ``x`` must be floating point, and with ``dtype`` (the network's parameters') of that
+    dtype unless autocast is on, which casts for itself: an integer or float64 state
+    would otherwise fail inside a matrix product with a message that names no argument.
+    """
     if not isinstance(x, Tensor):
         raise ShapeError(mismatch(where, "x", "be a torch.Tensor", type(x).__name__))
+    if not x.is_floating_point():
+        raise ShapeError(mismatch(where, "x", "be a floating-point tensor", x.dtype))
+    if dtype is not None and x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+        raise ShapeError(
+            mismatch(
+                where,
+                "x",
+                f"have the network's dtype {dtype} (cast with x.to({dtype}) or the network "
+                f"with .to(x.dtype))",
+                x.dtype,
+            )
+        )
     if x.dim() != 2 or x.shape[1] != in_features:
         raise ShapeError(mismatch(where, "x", f"have shape (batch, {in_features})", tuple(x.shape)))
     return x.shape[0]

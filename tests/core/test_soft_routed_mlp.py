@@ -12,11 +12,14 @@ from hypothesis import strategies as st
 from modnet import (
     ConfigError,
     Hard,
+    MixtureOfExperts,
+    MultiHeadMLP,
     RoutingTrace,
     ShapeError,
     Soft,
     SoftRoutedMLP,
     SoftRoutedMLPConfig,
+    TaskMLP,
     TopK,
     TopKConfig,
 )
@@ -380,3 +383,34 @@ def test_bad_inputs(loop: bool) -> None:
         ShapeError, match=r"task must be int64 ids or a float one-hot, got torch.bool"
     ):
         net(x, torch.ones(4, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SoftRoutedMLP(5, 3, 4, hidden_features=8, routing_features=8, module_features=8),
+        lambda: TaskMLP(5, 3, 4, hidden_sizes=(8,)),
+        lambda: MultiHeadMLP(5, 3, 4, trunk_sizes=(8,), head_sizes=(8,)),
+        lambda: MixtureOfExperts(5, 3, 4, num_experts=2, hidden_sizes=(8,)),
+    ],
+    ids=["SoftRoutedMLP", "TaskMLP", "MultiHeadMLP", "MixtureOfExperts"],
+)
+def test_every_network_refuses_a_state_of_the_wrong_dtype_the_same_way(make) -> None:
+    net = make()
+    name = type(net).__name__
+    task = torch.tensor([0, 1])
+    with pytest.raises(
+        ShapeError, match=rf"{name}.forward: x must be a floating-point tensor, got torch.int64"
+    ):
+        net(torch.ones(2, 5, dtype=torch.int64), task)
+    with pytest.raises(
+        ShapeError,
+        match=rf"{name}.forward: x must have the network's dtype torch.float32 .*got torch.float64",
+    ):
+        net(torch.ones(2, 5, dtype=torch.float64), task)
+    with pytest.raises(
+        ShapeError, match=rf"{name}.forward: task must be on the device of x \(cpu\), got meta"
+    ):
+        net(torch.ones(2, 5), task.to("meta"))
+    # The network cast to float64 takes float64 states (the check follows the parameters).
+    assert net.double()(torch.ones(2, 5, dtype=torch.float64), task).dtype == torch.float64
