@@ -9,6 +9,7 @@ the pair, so a run killed at any moment resumes from a complete checkpoint.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,12 +29,22 @@ class Checkpoint(NamedTuple):
     num_timesteps: int
     model: Path
     replay_buffer: Path | None
+    elapsed_s: float | None = None
+    """Seconds the run had been running when it was taken (None in older runs)."""
 
 
 def save_checkpoint(
-    model: BaseAlgorithm, folder: Path, *, replay_buffer: bool, keep: int = 2
+    model: BaseAlgorithm,
+    folder: Path,
+    *,
+    replay_buffer: bool,
+    keep: int = 2,
+    elapsed_s: float | None = None,
 ) -> Checkpoint:
     """Write the model (and the replay buffer) atomically, then point ``latest.json`` at them.
+
+    ``elapsed_s`` (the run's ``RunClock``) is stored in ``latest.json``, so a resume
+    continues the run's elapsed time from the checkpoint.
 
     Older checkpoints beyond the ``keep`` newest are removed; only the newest replay
     buffer is kept (it is by far the largest file).
@@ -52,10 +63,11 @@ def save_checkpoint(
         "num_timesteps": step,
         "model": model_path.name,
         "replay_buffer": None if buffer_path is None else buffer_path.name,
+        "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3),
     }
     atomic_write_text(folder / LATEST, json.dumps(pointer, indent=2) + "\n")
     _prune(folder, keep_models=keep, current=pointer)
-    return Checkpoint(step, model_path, buffer_path)
+    return Checkpoint(step, model_path, buffer_path, elapsed_s)
 
 
 def _prune(folder: Path, *, keep_models: int, current: dict[str, Any]) -> None:
@@ -78,6 +90,7 @@ def latest_checkpoint(folder: Path) -> Checkpoint | None:
         int(pointer["num_timesteps"]),
         folder / pointer["model"],
         None if buffer is None else folder / buffer,
+        pointer.get("elapsed_s"),
     )
 
 
@@ -90,11 +103,19 @@ class CheckpointCallback(BaseCallback):
     the checkpoint of step S.
     """
 
-    def __init__(self, folder: Path, *, every: int, replay_buffer: bool) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        every: int,
+        replay_buffer: bool,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__()
         self.folder = folder
         self.every = every
         self.replay_buffer = replay_buffer
+        self.clock = clock
         self._next = every
 
     def _on_training_start(self) -> None:
@@ -103,6 +124,11 @@ class CheckpointCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
-            save_checkpoint(self.model, self.folder, replay_buffer=self.replay_buffer)
+            save_checkpoint(
+                self.model,
+                self.folder,
+                replay_buffer=self.replay_buffer,
+                elapsed_s=None if self.clock is None else self.clock(),
+            )
             self._next = (self.num_timesteps // self.every + 1) * self.every
         return True

@@ -2,13 +2,15 @@
 
 Every field becomes ``--field-name``; its one-line description is the help text, a
 ``Literal`` or ``one_of(table)`` field lists its allowed values (``field_choices``), a
-``bool`` gets ``--x/--no-x``, a tuple takes several values. Validation is left to the model (``validate_settings``), so
-Python callers and the command line get the same errors.
+``bool`` gets ``--x/--no-x``, a tuple takes several values. Validation is left to the
+model (``validate_settings``), so Python callers and the command line get the same
+checks; ``with_flags`` words their messages with the flags for the command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -17,7 +19,7 @@ from pydantic import BaseModel
 
 from examples.common.choices import OneOf
 
-__all__ = ["add_model_arguments", "field_choices", "namespace_to_values"]
+__all__ = ["add_model_arguments", "field_choices", "flag", "namespace_to_values", "with_flags"]
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -40,10 +42,31 @@ def field_choices(model: type[BaseModel], name: str) -> list[str] | None:
     return None
 
 
+def flag(name: str) -> str:
+    """The command-line flag of field ``name``: ``total_steps`` -> ``--total-steps``."""
+    return "--" + name.replace("_", "-")
+
+
+def with_flags(message: str, model: type[BaseModel]) -> str:
+    """An error message of ``model``'s checks, worded for the command line.
+
+    ``"TrainSettings: total_steps must ..., below total_steps = 600"`` becomes
+    ``"--total-steps must ..., below --total-steps = 600"``. A field named after the
+    model's name is its subject; elsewhere only names with an underscore are replaced,
+    since the others (``tasks``, ``mode``) are also plain words of the messages.
+    """
+    fields = sorted(model.model_fields, key=len, reverse=True)  # longest first
+    subject = re.compile(rf"\b{model.__name__}: ({'|'.join(fields)})\b")
+    message = subject.sub(lambda match: flag(match[1]), message)
+    snake = [name for name in fields if "_" in name]
+    if not snake:
+        return message
+    return re.sub(rf"(?<![-\w])({'|'.join(snake)})\b", lambda match: flag(match[1]), message)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
     """Add one option per field of ``model``; the parsed value is None unless given."""
     for name, field in model.model_fields.items():
-        flag = "--" + name.replace("_", "-")
         annotation = _unwrap_optional(field.annotation)
         default = field.default
         # A None default is explained by the description itself (e.g. "the preset's").
@@ -67,7 +90,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel])
             kwargs["metavar"] = "DIR"
         else:  # pragma: no cover - a new field type must be taught here
             raise TypeError(f"add_model_arguments: no CLI mapping for {name}: {annotation}")
-        parser.add_argument(flag, **kwargs)
+        parser.add_argument(flag(name), **kwargs)
 
 
 def namespace_to_values(namespace: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:

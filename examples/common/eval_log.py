@@ -1,10 +1,11 @@
 """The evaluation record of a run: an append-only CSV and the SB3 callback that fills it.
 
 ``eval.csv`` has one row per evaluation: ``env_steps``, ``mean_success``,
-``mean_return``, then ``success/<task>`` and ``return/<task>`` for every task, and
-``wall_time_s``. Rows are appended and fsync'ed one by one. On resume, rows newer
-than the checkpoint (written by the part of the run that the resume replays) are
-dropped once, so every step appears once.
+``mean_return``, then ``success/<task>`` and ``return/<task>`` for every task,
+``elapsed_s`` (seconds since the run started, continued across resumes, see
+``RunClock``) and ``unix_time`` (when the row was written). Rows are appended and
+fsync'ed one by one. On resume, rows newer than the checkpoint (written by the part of
+the run that the resume replays) are dropped once, so every step appears once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from examples.common.atomic import atomic_write_text
+from examples.common.run_clock import RunClock
 
 __all__ = ["EvalCSV", "EvalRecorder", "EvalRow", "read_eval_csv"]
 
@@ -44,14 +46,17 @@ class EvalRow(NamedTuple):
 class EvalCSV:
     """``eval.csv`` of one run, for the given task names (their order is the column order)."""
 
-    def __init__(self, path: Path, task_names: Sequence[str]) -> None:
+    def __init__(
+        self, path: Path, task_names: Sequence[str], *, clock: RunClock | None = None
+    ) -> None:
         self.path = path
         self.task_names = list(task_names)
+        self.clock = RunClock() if clock is None else clock
         self.columns = (
             ["env_steps", "mean_success", "mean_return"]
             + [f"success/{name}" for name in self.task_names]
             + [f"return/{name}" for name in self.task_names]
-            + ["wall_time_s"]
+            + ["elapsed_s", "unix_time"]
         )
 
     def steps(self) -> list[int]:
@@ -69,7 +74,7 @@ class EvalCSV:
             [row.env_steps, f"{row.mean_success:.6g}", f"{row.mean_return:.6g}"]
             + [f"{row.success[name]:.6g}" for name in self.task_names]
             + [f"{row.returns[name]:.6g}" for name in self.task_names]
-            + [f"{time.time():.3f}"]
+            + [f"{self.clock():.3f}", f"{time.time():.3f}"]
         )
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
@@ -83,13 +88,25 @@ class EvalCSV:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def last_elapsed(self) -> float:
+        """``elapsed_s`` of the newest row, 0.0 if there is none."""
+        if not self.path.exists():
+            return 0.0
+        rows = read_eval_csv(self.path)
+        return float(rows[-1]["elapsed_s"]) if rows else 0.0
+
     def drop_after(self, env_steps: int) -> int:
-        """Remove rows newer than ``env_steps`` (atomic rewrite); returns how many went."""
+        """Remove rows newer than ``env_steps`` (atomic rewrite); returns how many went.
+
+        A file written before ``elapsed_s`` existed (its last column ``wall_time_s``, the
+        Unix time) is rewritten in today's columns: ``unix_time`` keeps that time, and
+        ``elapsed_s`` counts from the first row, the closest it can tell.
+        """
         if not self.path.exists():
             return 0
-        rows = read_eval_csv(self.path, complete_only=False)
+        rows = _upgrade(read_eval_csv(self.path, complete_only=False))
         kept = [row for row in rows if _complete(row) and int(row["env_steps"]) <= env_steps]
-        if len(kept) == len(rows):
+        if len(kept) == len(rows) and self._header() == self.columns:
             return 0
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
@@ -97,6 +114,30 @@ class EvalCSV:
         writer.writerows(kept)
         atomic_write_text(self.path, buffer.getvalue())
         return len(rows) - len(kept)
+
+    def _header(self) -> list[str]:
+        with open(self.path, newline="") as handle:
+            return next(csv.reader(handle), [])
+
+
+def _upgrade(rows: list[dict[str, str | None]]) -> list[dict[str, str | None]]:
+    """Rows of an older run (``wall_time_s``) in today's columns; others unchanged."""
+    if not rows or "wall_time_s" not in rows[0]:
+        return rows
+    start = float(rows[0]["wall_time_s"] or 0.0)
+    upgraded = []
+    for row in rows:
+        row = dict(row)
+        unix_time = row.pop("wall_time_s")
+        elapsed = float(unix_time) - start if unix_time else None
+        upgraded.append(
+            {
+                **row,
+                "elapsed_s": None if elapsed is None else f"{elapsed:.3f}",
+                "unix_time": unix_time,
+            }
+        )
+    return upgraded
 
 
 def _complete(row: dict[str, str | None]) -> bool:
@@ -130,6 +171,8 @@ class EvalRecorder(BaseCallback):
         self.evaluate = evaluate
         self.table = table
         self.every = every
+        self.last: EvalRow | None = None
+        """The newest row this callback wrote (None before the first)."""
         self._next = every
 
     def _on_training_start(self) -> None:
@@ -146,6 +189,7 @@ class EvalRecorder(BaseCallback):
         """Evaluate ``model`` now and write the row (also used for the final evaluation)."""
         row = self.evaluate(model)._replace(env_steps=int(model.num_timesteps))
         self.table.append(row)
+        self.last = row
         model.logger.record("eval/success_rate", row.mean_success)
         model.logger.record("eval/mean_return", row.mean_return)
         for name, value in row.success.items():
