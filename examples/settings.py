@@ -186,7 +186,15 @@ class TrainSettings(FrozenConfig):
     run_dir: Path | None = Field(
         None, description="Folder of this run (default: runs/<benchmark>-<mode>-<method>-s<seed>)."
     )
-    progress_bar: bool = Field(True, description="Show progress bars for training and evaluation.")
+    progress_bar: bool = Field(
+        True,
+        description="Show progress bars for training and evaluation (on a terminal; "
+        "otherwise one line per evaluation).",
+    )
+    verbose: bool = Field(
+        False,
+        description="Also print SB3's logger tables on stdout (tb/ gets them either way).",
+    )
 
     @model_validator(mode="after")
     def _check_tasks(self) -> TrainSettings:

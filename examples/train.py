@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,19 +27,23 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from examples.common.atomic import atomic_open, atomic_write_text
 from examples.common.checkpoints import CheckpointCallback, latest_checkpoint, save_checkpoint
-from examples.common.cli import add_model_arguments, namespace_to_values
+from examples.common.cli import add_model_arguments, flag, namespace_to_values, with_flags
 from examples.common.eval_log import EvalCSV, EvalRecorder, EvalRow
 from examples.common.plots import (
     plot_routing_embedding,
     plot_routing_heatmaps,
     plot_success_curves,
 )
+from examples.common.progress import CountingPredictor, TrainProgress
 from examples.common.results import load_run, with_sibling_seeds
-from examples.common.routing_probe import probe_routing
+from examples.common.routing_probe import probe_routing, routing_distance
+from examples.common.run_clock import RunClock
 from examples.common.run_dir import RunDir
 from examples.common.subset import SubsetOneHot
+from examples.common.summary import run_summary
 from examples.common.tables import success_table
 from examples.methods import build_method
+from examples.paper_results import paper_success
 from examples.settings import (
     Schedule,
     TrainSettings,
@@ -50,11 +55,12 @@ from modnet_metaworld import describe_protocol, evaluate, make_env, protocol_rec
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
 
 # Settings that may change when a run is resumed; everything else is the run's identity.
-RESUMABLE = ("total_steps", "progress_bar", "device", "threads")
+RESUMABLE = ("total_steps", "progress_bar", "verbose", "device", "threads")
 
 
 def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
     """Run (or continue) one training run; returns its folder."""
+    clock = RunClock()  # elapsed_s of eval.csv; a resume sets where it goes on from
     # -- 1. Settings: every check happens here, before any env or network is built.
     names = check_tasks(settings)
     schedule = resolve_schedule(settings)
@@ -72,7 +78,7 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             )
         )
     run.create()
-    table = EvalCSV(run.eval_csv, names)
+    table = EvalCSV(run.eval_csv, names, clock=clock)
     # Measured here: a 400-wide MLP step took 5 ms on 1 thread, 140 ms on 2 threads of a
     # loaded 2-core CPU. Intra-op threads only pay off for large CPU batches.
     torch.set_num_threads(settings.threads)
@@ -117,6 +123,10 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             # No saved buffer: refill it with a fresh warm-up before updating again.
             model.learning_starts = model.num_timesteps + schedule.warmup_steps
         dropped = table.drop_after(model.num_timesteps)
+        # Older checkpoints do not store the elapsed time: their last evaluation's.
+        clock.already = (
+            checkpoint.elapsed_s if checkpoint.elapsed_s is not None else table.last_elapsed()
+        )
         print(f"resumed {run.root} at {model.num_timesteps:,} env steps", end="")
         print(f"; dropped {dropped} eval rows newer than the checkpoint" if dropped else "")
     method_record["parameters"] = sum(p.numel() for p in model.policy.parameters())
@@ -135,29 +145,51 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
         }
     )
 
-    # -- 4. Logging: SB3's logger writes stdout, a CSV per session and TensorBoard.
-    model.set_logger(make_logger(run))
+    # -- 4. Logging: SB3's logger writes a CSV per session and TensorBoard; its tables
+    # go to stdout only with --verbose.
+    model.set_logger(make_logger(run, verbose=settings.verbose))
 
-    # -- 5. Callbacks: evaluate (-> eval.csv), then checkpoint (atomic), every N env steps.
+    # -- 5. Callbacks: evaluate (-> eval.csv), then checkpoint (atomic), every N env
+    # steps; the training bar last, so it shows an evaluation in the step it was taken.
+    episodes = schedule.eval_episodes
+    eval_bar = (
+        f"eval ({settings.preset} preset, {schedule.env_mode}, "
+        f"{episodes} episode{'s' * (episodes > 1)} per task)"
+    )
+
     def evaluate_now(model: MTSAC) -> EvalRow:
         # The paper's protocol: deterministic actions, success if any step succeeded.
         # Fresh goals at each evaluation, as the authors drew them; indexed by the rows
         # already written, so a resumed run replays the goals of the rows it rewrites.
-        result = evaluate(
+        counting = CountingPredictor(
             model,
-            settings.benchmark,
-            schedule.env_mode,
-            episodes_per_task=schedule.eval_episodes,
-            seed=settings.seed,
-            evaluation_index=len(table.steps()),
-            env=eval_env,
-            progress_bar=settings.progress_bar,
+            total=episodes * max(schedule.episode_length.values()),
+            desc=eval_bar,
+            enabled=settings.progress_bar,
         )
+        try:
+            result = evaluate(
+                counting,
+                settings.benchmark,
+                schedule.env_mode,
+                episodes_per_task=episodes,
+                seed=settings.seed,
+                evaluation_index=len(table.steps()),
+                env=eval_env,
+            )
+        finally:
+            counting.close()
         return EvalRow(0, result.success_rate, result.mean_return)
 
     recorder = EvalRecorder(evaluate_now, table, every=schedule.eval_freq)
     checkpoints = CheckpointCallback(
-        run.checkpoints, every=schedule.checkpoint_freq, replay_buffer=settings.save_replay_buffer
+        run.checkpoints,
+        every=schedule.checkpoint_freq,
+        replay_buffer=settings.save_replay_buffer,
+        clock=clock,
+    )
+    progress = TrainProgress(
+        schedule.total_steps, lambda: recorder.last, enabled=settings.progress_bar
     )
 
     # -- 6. Learn. The paper's schedule is SB3's off-policy loop with train_freq=1 and
@@ -166,9 +198,8 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
     if remaining > 0:
         model.learn(
             total_timesteps=remaining,
-            callback=CallbackList([recorder, checkpoints]),
+            callback=CallbackList([recorder, checkpoints, progress]),
             reset_num_timesteps=False,  # a resumed run continues its step count
-            progress_bar=settings.progress_bar,
         )
 
     # -- 7. Final evaluation, model, checkpoint, plots and table.
@@ -178,11 +209,26 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
         model.save(handle)
     latest = latest_checkpoint(run.checkpoints)
     if latest is None or latest.num_timesteps < model.num_timesteps:
-        save_checkpoint(model, run.checkpoints, replay_buffer=settings.save_replay_buffer)
-    write_reports(model, env, run, settings)
+        save_checkpoint(
+            model,
+            run.checkpoints,
+            replay_buffer=settings.save_replay_buffer,
+            elapsed_s=clock(),
+        )
+    routing = write_reports(model, env, run, settings)
     env.close()
     eval_env.close()
-    print(f"run folder: {run.root}")
+    # authors-fixed is how the authors ran their Fixed setting: Table 1's Fixed column.
+    paper_mode = "fixed" if settings.mode == "authors-fixed" else settings.mode
+    summary = run_summary(
+        load_run(run.root),
+        preset=settings.preset,
+        session_s=clock.session(),
+        elapsed_s=clock(),
+        paper=paper_success(settings.benchmark, paper_mode, settings.method),
+        routing=routing,
+    )
+    print(summary)
     return run.root
 
 
@@ -231,14 +277,21 @@ def check_schedule(schedule: Schedule, num_tasks: int) -> None:
 
 def build_env(settings: TrainSettings, schedule: Schedule) -> VecEnv:
     """The benchmark's VecEnv; with --tasks, the one-hot is cut down to the chosen tasks."""
-    env = make_env(
-        settings.benchmark,
-        schedule.env_mode,
-        seed=settings.seed,
-        episode_length=schedule.episode_length,
-        reward_function_version=settings.reward_function_version,
-        tasks=None if settings.tasks is None else list(settings.tasks),
-    )
+    with warnings.catch_warnings():
+        # Meta-World declares its observation bounds in float64 and its observations are
+        # float32; gymnasium's Box warns that it casts the bounds to float32. Harmless:
+        # the bounds are +-inf and small numbers that float32 holds well enough.
+        warnings.filterwarnings(
+            "ignore", message=r".*Box (low|high)'s precision lowered", category=UserWarning
+        )
+        env = make_env(
+            settings.benchmark,
+            schedule.env_mode,
+            seed=settings.seed,
+            episode_length=schedule.episode_length,
+            reward_function_version=settings.reward_function_version,
+            tasks=None if settings.tasks is None else list(settings.tasks),
+        )
     if settings.tasks is None:
         return env
     allowed = task_names(settings.benchmark)
@@ -255,35 +308,38 @@ def choose_method(settings: TrainSettings, env: VecEnv):
     return spec, {**record, **spec.record}
 
 
-def make_logger(run: RunDir) -> Logger:
-    """SB3 logger to stdout, tb/progress_<session>.csv and TensorBoard (tb/)."""
+def make_logger(run: RunDir, *, verbose: bool) -> Logger:
+    """SB3 logger to tb/progress_<session>.csv and TensorBoard (tb/); stdout if verbose."""
     # SB3's CSV writer truncates its file, so each session (fresh run, each resume) gets one.
     session = run.next_session()
     folder = str(run.tensorboard)
     formats = [
-        make_output_format("stdout", folder),
         make_output_format("csv", folder, log_suffix=f"_{session}"),
         make_output_format("tensorboard", folder),
     ]
+    if verbose:
+        formats.insert(0, make_output_format("stdout", folder))
     return Logger(folder, formats)
 
 
-def write_reports(model: MTSAC, env: VecEnv, run: RunDir, settings: TrainSettings) -> None:
-    """Plots (success curves, routing heatmaps and embedding) and the table of this run."""
+def write_reports(model: MTSAC, env: VecEnv, run: RunDir, settings: TrainSettings) -> float | None:
+    """Plots (success curves, routing heatmaps and embedding) and the table of this run.
+
+    Returns how much the tasks' routing differs (``routing_distance``), None without routing.
+    """
     # Other seeds of this setting next to this run (e.g. a sweep folder) give the band
     # across seeds in the curves and the across-seed statistics in the table.
     result = load_run(run.root)
     seeds = with_sibling_seeds(result)
     plot_success_curves(seeds, run.plots / "success.png")
     samples = routing_samples(model, env, result.task_names)
-    if samples is None:
-        print(f"{settings.method} has no routing: no routing plots")
-    else:
+    if samples is not None:
         title = f"{settings.method}: routing of the actor, {settings.benchmark}-{settings.mode}"
         plot_routing_heatmaps(samples, run.plots / "routing_heatmaps.png", title=title)
-        plot_routing_embedding(samples, run.plots / "routing_embedding.png", seed=settings.seed)
+        plot_routing_embedding(samples, run.plots / "routing_embedding.png", title=title)
     protocol = describe_protocol(run.read_record()["protocol"])
     atomic_write_text(run.table, f"{success_table(seeds)}\nProtocol of this run:\n\n{protocol}")
+    return None if samples is None else routing_distance(samples)
 
 
 def routing_samples(model: MTSAC, env: VecEnv, names: list[str], steps: int = 50):
@@ -312,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         default=None,
         help="Continue the run in DIR from its last checkpoint (settings are read from DIR; "
-        f"only {', '.join('--' + n.replace('_', '-') for n in RESUMABLE)} may be given).",
+        f"only {', '.join(flag(name) for name in RESUMABLE)} may be given).",
     )
     return parser
 
@@ -329,8 +385,9 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[TrainSettings, Pa
             mismatch(
                 "--resume",
                 "the other options",
-                f"be among {list(RESUMABLE)} (the rest is read from the run folder)",
-                fixed,
+                f"be among {[flag(name) for name in RESUMABLE]} (the rest is read from the "
+                "run folder)",
+                [flag(name) for name in fixed],
             )
         )
     settings_json = RunDir(namespace.resume).settings_json
@@ -351,7 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings, resume = parse_settings(argv)
         train(settings, resume=resume)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # The same checks as from Python, worded with the flags (--total-steps) the user typed.
+        print(f"error: {with_flags(str(error), TrainSettings)}", file=sys.stderr)
         return 2
     return 0
 

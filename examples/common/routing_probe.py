@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["RoutingSample", "probe_routing"]
+__all__ = ["RoutingSample", "probe_routing", "routing_distance"]
 
 
 class RoutingSample(NamedTuple):
@@ -46,3 +46,25 @@ def probe_routing(policy: nn.Module, observations: np.ndarray) -> RoutingSample 
     layers = [w.cpu().numpy() for w in trace.layer_weights]
     stacked = np.stack(layers, axis=1) if layers else np.zeros((batch, 0, n, n))
     return RoutingSample(stacked, final)
+
+
+def routing_distance(samples: dict[str, RoutingSample]) -> float:
+    """Mean pairwise total-variation distance between the tasks' routing, in [0, 1].
+
+    Each task's routing is averaged over its samples; every distribution in it (each
+    destination row of each layer, and the final mix) gives ``0.5 * sum |p - q|``
+    against the same distribution of another task. The result is the mean over
+    distributions and over pairs of tasks: 0 when all tasks route alike, 1 when every
+    pair uses disjoint modules. 0 for a single task.
+    """
+    rows = []
+    for sample in samples.values():
+        n = sample.final.shape[1]
+        layers = sample.layers.mean(axis=0).reshape(-1, n)  # [(L-1)*n, n]
+        rows.append(np.concatenate([layers, sample.final.mean(axis=0)[None]]))
+    means = np.stack(rows)  # [T, R, n]: R distributions of n modules per task
+    t = len(means)
+    if t < 2:
+        return 0.0
+    distance = 0.5 * np.abs(means[:, None] - means[None]).sum(axis=-1).mean(axis=-1)  # [T, T]
+    return float(distance[np.triu_indices(t, k=1)].mean())

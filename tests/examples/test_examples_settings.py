@@ -106,17 +106,32 @@ def no_env(monkeypatch):
 @pytest.mark.parametrize(
     ("argv", "pattern"),
     [
-        (["--tasks", "reach-v3", "fly-v3"], r"tasks must be MT10 tasks, one of \['reach-v3'"),
-        (["--total-steps", "5"], r"total_steps must be at least the number of tasks \(10\)"),
-        (["--total-steps", "300", "--warmup-steps", "300"], r"warmup_steps must be below"),
-        (["--eval-freq", "2", "--tasks", "reach-v3", "push-v3", "door-open-v3"], r"eval_freq"),
+        (["--tasks", "reach-v3", "fly-v3"], r"error: --tasks must be MT10 tasks, one of \['reach"),
+        (
+            ["--total-steps", "5"],
+            r"error: --total-steps must be at least the number of tasks \(10\)",
+        ),
+        (
+            ["--total-steps", "300", "--warmup-steps", "300"],
+            r"error: --warmup-steps must be below --total-steps = 300",
+        ),
+        (["--eval-freq", "2", "--tasks", "reach-v3", "push-v3", "door-open-v3"], r"--eval-freq"),
+        (["--threads", "0"], r"error: --threads must be greater than or equal to 1, got 0"),
     ],
 )
 def test_bad_settings_fail_before_any_env_is_built(no_env, tmp_path, capsys, argv, pattern) -> None:
     code = train_module.main([*argv, "--run-dir", str(tmp_path / "run")])
     assert code == 2
-    assert re.search(pattern, capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert re.search(pattern, err), err
+    assert "TrainSettings" not in err and "_steps" not in err  # the flags, not the fields
     assert not (tmp_path / "run").exists()
+
+
+def test_from_python_the_errors_name_the_fields(no_env, tmp_path) -> None:
+    settings = TrainSettings(total_steps=300, warmup_steps=300, run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"TrainSettings: warmup_steps must be below total_steps"):
+        train_module.train(settings)
 
 
 def test_unknown_choice_is_refused_by_the_parser_with_the_allowed_values(capsys) -> None:
@@ -141,8 +156,13 @@ def test_resume_reads_settings_back_and_allows_only_some_changes(tmp_path) -> No
     settings, resume = train_module.parse_settings(["--resume", str(run), "--total-steps", "900"])
     assert resume == run
     assert (settings.method, settings.seed, settings.total_steps) == ("mt-sac", 4, 900)
-    with pytest.raises(ConfigError, match=r"--resume: the other options must be among"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--resume: the other options must be among .*'--verbose'.*got \['--method'\]",
+    ):
         train_module.parse_settings(["--resume", str(run), "--method", "moe"])
+    settings, _ = train_module.parse_settings(["--resume", str(run), "--verbose"])
+    assert settings.verbose
     with pytest.raises(ConfigError, match=r"--resume: DIR must be a run folder"):
         train_module.parse_settings(["--resume", str(tmp_path / "nothing")])
 

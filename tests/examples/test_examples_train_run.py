@@ -41,12 +41,15 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "examples.train", *args]
 
 
-def run_train(*args: str, timeout: float = 240) -> str:
+def run_train(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     done = subprocess.run(
         command(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return done
+
+
+SB3_TABLE = ("-------", "| eval/", "| train/")  # borders and sections of SB3's logger tables
 
 
 def eval_steps(run: Path) -> list[int]:
@@ -54,10 +57,32 @@ def eval_steps(run: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
+def fresh_output(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     run = tmp_path_factory.mktemp("train") / "run"
-    run_train(*TINY, "--total-steps", "300", "--run-dir", str(run))  # progress bars on
-    return run
+    done = run_train(*TINY, "--total-steps", "300", "--run-dir", str(run))  # progress bars on
+    return run, done
+
+
+@pytest.fixture(scope="module")
+def finished_run(fresh_output) -> Path:
+    return fresh_output[0]
+
+
+def test_a_run_prints_a_few_lines_and_a_summary(fresh_output) -> None:
+    run, done = fresh_output
+    lines = done.stdout.splitlines()
+    assert len(lines) <= 25, done.stdout  # was ~70 here (SB3's tables), ~630 on MT10
+    assert not any(marker in done.stdout for marker in SB3_TABLE), done.stdout
+    # Not a terminal: no bar, one line per evaluation, then the summary.
+    assert lines[:2] == [line for line in lines if line.startswith("eval at ")] and lines[
+        0
+    ].startswith("eval at 150 env steps: success ")
+    assert "MT10-conditioned, soft-shallow, seed 0: 300 env steps (smoke preset)" in done.stdout
+    assert "mean over tasks" in done.stdout and "71.8 %" in done.stdout
+    assert "routing: tasks differ by " in done.stdout and "wall time: " in done.stdout
+    assert f"run folder: {run}" in done.stdout
+    assert "\r" not in done.stderr and "\x1b[" not in done.stderr  # no bars off a terminal
+    assert "precision lowered" not in done.stderr  # the understood Box warning is filtered
 
 
 def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
@@ -83,6 +108,10 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
 
     rows = read_eval_csv(run / "eval.csv")
     assert [int(row["env_steps"]) for row in rows] == [150, 300]
+    assert 0 < float(rows[0]["elapsed_s"]) < float(rows[1]["elapsed_s"])
+    assert float(rows[1]["unix_time"]) - float(rows[0]["unix_time"]) == pytest.approx(
+        float(rows[1]["elapsed_s"]) - float(rows[0]["elapsed_s"]), abs=0.01
+    )
     for row in rows:
         for task in ("reach-v3", "push-v3"):
             assert 0.0 <= float(row[f"success/{task}"]) <= 1.0
@@ -113,9 +142,21 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
 
 def test_resume_continues_the_step_count_without_duplicate_rows(finished_run: Path) -> None:
     run = finished_run
-    output = run_train("--resume", str(run), "--total-steps", "450", "--no-progress-bar")
+    elapsed = json.loads((run / "checkpoints" / "latest.json").read_text())["elapsed_s"]
+    before = read_eval_csv(run / "eval.csv")
+    output = run_train(
+        "--resume", str(run), "--total-steps", "450", "--no-progress-bar", "--verbose"
+    ).stdout
     assert "resumed" in output and "at 300 env steps" in output
+    assert all(marker in output for marker in SB3_TABLE)  # --verbose: SB3's tables too
     assert eval_steps(run) == [150, 300, 450]
+    rows = read_eval_csv(run / "eval.csv")
+    assert rows[:2] == before  # the rows up to the checkpoint are kept as they were
+    # Elapsed time goes on from the checkpoint's, not from 0.
+    assert float(before[-1]["elapsed_s"]) <= elapsed < float(rows[2]["elapsed_s"])
+    assert float(rows[2]["elapsed_s"]) - elapsed < float(rows[2]["unix_time"]) - float(
+        before[-1]["unix_time"]
+    )
     assert MTSAC.load(run / "final_model.zip", device="cpu").num_timesteps == 450
     second = read_eval_csv(run / "tb" / "progress_2.csv")
     steps = [
@@ -142,7 +183,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path) -> None
     assert pointer.exists(), "the run never wrote a checkpoint"
     saved = json.loads(pointer.read_text())["num_timesteps"]
     assert saved < 600
-    output = run_train("--resume", str(run))
+    output = run_train("--resume", str(run)).stdout
     assert f"at {saved} env steps" in output
     assert eval_steps(run) == [150, 300, 450, 600]
     assert MTSAC.load(run / "final_model.zip", device="cpu").num_timesteps == 600
