@@ -53,7 +53,7 @@ class TrainProgress(BaseCallback):
             initial=self.num_timesteps,  # a resumed run starts where its checkpoint was
             desc="train",
             unit="step",
-            unit_scale=True,
+            unit_scale=self.total_steps >= 100_000,  # 15.0M, but 300 not 300.0
             dynamic_ncols=True,
             disable=None if self.enabled else True,
         )
