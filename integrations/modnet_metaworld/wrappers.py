@@ -32,6 +32,26 @@ if TYPE_CHECKING:
 __all__ = ["EpisodeWrapper", "GoalWrapper", "TaskOneHot"]
 
 
+# What these wrappers use of the bare env (Meta-World's SawyerXYZEnv): checked by name, so a
+# wrapper put on another env fails at construction with a message, not deep in a reset.
+_META_WORLD_ATTRIBUTES = ("set_task", "sawyer_observation_space", "max_path_length")
+
+
+def _meta_world_base(where: str, env: Any) -> Any:
+    """``env.unwrapped`` if it is a Meta-World env, else a ``ConfigError`` naming ``env``."""
+    base = getattr(env, "unwrapped", None)
+    if base is None or not all(hasattr(base, name) for name in _META_WORLD_ATTRIBUTES):
+        raise ConfigError(
+            mismatch(
+                where,
+                "env",
+                "be a Meta-World env (a SawyerXYZEnv, e.g. from metaworld's env dicts)",
+                type(base if base is not None else env).__name__,
+            )
+        )
+    return base
+
+
 class GoalWrapper(gym.Wrapper):
     """Sets the goal (object and target positions) of every episode.
 
@@ -59,6 +79,7 @@ class GoalWrapper(gym.Wrapper):
         task: Task,
         seed: int,
     ) -> None:
+        _meta_world_base("GoalWrapper", env)
         super().__init__(env)
         self.mw_task_name = task_name
         self.mw_task_index = task_index
@@ -263,8 +284,8 @@ class TaskOneHot(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env, *, task_index: int, num_tasks: int) -> None:
+        base = _meta_world_base("TaskOneHot", env)
         super().__init__(env)
-        base: Any = env.unwrapped
         low = np.asarray(base.sawyer_observation_space.low, dtype=np.float64).copy()
         high = np.asarray(base.sawyer_observation_space.high, dtype=np.float64).copy()
         low[-3:], high[-3:] = -np.inf, np.inf

@@ -241,3 +241,27 @@ def test_subproc_vec_env_matches_dummy() -> None:
     for dummy, subproc in zip(*runs, strict=True):
         # DummyVecEnv stores rewards as float32, SubprocVecEnv passes float64 through.
         np.testing.assert_allclose(dummy, subproc, rtol=1e-6, atol=0.0)
+
+
+@pytest.mark.parametrize("wrapper", ["GoalWrapper", "TaskOneHot"])
+def test_wrappers_refuse_an_env_that_is_not_meta_world(wrapper: str) -> None:
+    import gymnasium as gym
+
+    from modnet.errors import ConfigError
+    from modnet_metaworld import wrappers
+
+    kwargs = {
+        "GoalWrapper": {
+            "task_name": "reach-v3",
+            "task_index": 0,
+            "benchmark": "MT10",
+            "mode": "fixed",
+            "task": None,
+            "seed": 0,
+        },
+        "TaskOneHot": {"task_index": 0, "num_tasks": 10},
+    }[wrapper]
+    with pytest.raises(
+        ConfigError, match=rf"{wrapper}: env must be a Meta-World env .*got CartPoleEnv"
+    ):
+        getattr(wrappers, wrapper)(gym.make("CartPole-v1"), **kwargs)
