@@ -265,6 +265,11 @@ class SoftRoutedMLPConfig(_NetworkConfig):
 
     @model_validator(mode="after")
     def _routing_fits(self) -> SoftRoutedMLPConfig:
+        if self.routing_kwargs and not isinstance(self.routing, str):
+            raise ValueError(
+                "routing_kwargs must be empty unless routing is a name (put the settings in "
+                f"the routing config or dict itself), got {self.routing_kwargs!r}"
+            )
         k = getattr(self.strategy(), "k", None)
         if isinstance(k, int) and k > self.num_modules:
             raise ValueError(f"routing k must be <= num_modules = {self.num_modules}, got {k}")

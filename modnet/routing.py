@@ -73,7 +73,16 @@ def register_routing(name: str, config: type[FrozenConfig]) -> Callable[[_S], _S
         raise ConfigError(mismatch(where, "name", "be a non-empty str", repr(name)))
     if name in _REGISTRY:
         raise ConfigError(mismatch(where, "name", "be a name not yet registered", repr(name)))
-    kind = config.model_fields.get("kind") if isinstance(config, type) else None
+    if not (isinstance(config, type) and issubclass(config, FrozenConfig)):
+        raise ConfigError(
+            mismatch(
+                where,
+                "config",
+                "be a FrozenConfig subclass (the class, not an instance)",
+                repr(config) if not isinstance(config, type) else config.__name__,
+            )
+        )
+    kind = config.model_fields.get("kind")
     if kind is None or kind.default != name:
         raise ConfigError(
             mismatch(

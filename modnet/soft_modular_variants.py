@@ -160,6 +160,10 @@ def register_variant(cls: _V) -> _V:
     Raises:
         ConfigError: ``cls.name`` is missing or already registered.
     """
+    if not (isinstance(cls, type) and issubclass(cls, SoftModularVariant)):
+        raise ConfigError(
+            mismatch("register_variant", "cls", "be a SoftModularVariant subclass", repr(cls))
+        )
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name:
         raise ConfigError(mismatch("register_variant", "cls.name", "be a non-empty str", name))

@@ -242,12 +242,13 @@ class SoftRoutedMLP(nn.Module):
             raise ConfigError(
                 mismatch(where, "params", "be a non-empty mapping of stacked parameters", got)
             )
-        missing = [n for n, _ in self.named_parameters() if n not in params]
-        if missing:
+        own = dict(self.named_parameters())
+        missing = [n for n in own if n not in params]
+        unknown = [n for n in params if n not in own]
+        if missing or unknown:
+            got = f"missing {missing}" if missing else f"unknown {unknown}"
             raise ConfigError(
-                mismatch(
-                    where, "params", "hold every parameter of the network", f"missing {missing}"
-                )
+                mismatch(where, "params", "hold exactly this network's parameters", got)
             )
         sizes = {p.shape[0] if p.dim() else None for p in params.values()}
         if len(sizes) != 1 or None in sizes:
@@ -256,6 +257,17 @@ class SoftRoutedMLP(nn.Module):
                     where, "params", "share one leading ensemble size k", sorted(map(str, sizes))
                 )
             )
+        for name, p in own.items():
+            if params[name].shape[1:] != p.shape:
+                shape = ", ".join(map(str, p.shape))
+                raise ShapeError(
+                    mismatch(
+                        where,
+                        f"params[{name!r}]",
+                        f"have shape (k, {shape})",
+                        tuple(params[name].shape),
+                    )
+                )
 
     def extra_repr(self) -> str:
         return (

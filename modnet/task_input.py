@@ -105,8 +105,9 @@ def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tenso
 
 def _checked_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tensor:
     if task.dim() != 1 or task.shape[0] != batch_size:
+        hint = " (a one-hot must be a float tensor)" if task.dim() == 2 else ""
         raise ShapeError(
-            mismatch(where, "task ids", f"have shape ({batch_size},)", tuple(task.shape))
+            mismatch(where, "task ids", f"have shape ({batch_size},){hint}", tuple(task.shape))
         )
     if _compiling() or task.device.type != "cpu":
         # Reading an accelerator tensor's values would stop the host on every network

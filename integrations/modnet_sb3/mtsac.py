@@ -225,6 +225,16 @@ class MTSAC(SAC):
             raise ConfigError(
                 mismatch("MTSAC", "max_grad_norm", "be positive or None", max_grad_norm)
             )
+        if (policy_kwargs or {}).get("use_sde"):
+            # SB3 would overwrite it with the algorithm's use_sde=False without a word.
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "policy_kwargs['use_sde']",
+                    "be absent or False (gSDE is not supported by MTSAC)",
+                    policy_kwargs["use_sde"],  # type: ignore[index]
+                )
+            )
         if use_sde:
             raise ConfigError(
                 mismatch("MTSAC", "use_sde", "be False (gSDE is not supported by MTSAC)", use_sde)

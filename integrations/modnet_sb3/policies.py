@@ -44,7 +44,7 @@ from modnet.config import (
     MultiHeadMLPConfig,
     SoftRoutedMLPConfig,
 )
-from modnet.errors import ConfigError, mismatch
+from modnet.errors import ConfigError, ShapeError, mismatch
 from modnet_sb3.networks import TaskActor, TaskCritic
 from modnet_sb3.task_observation import check_observation_space, check_task_observations
 
@@ -251,9 +251,19 @@ class TaskConditionedPolicy(SACPolicy):
         observation reaches the networks, at no cost to the training step.
         """
         if not isinstance(observation, dict):
-            check_task_observations(
-                observation, self.num_tasks, where=f"{type(self).__name__}.predict"
-            )
+            where = f"{type(self).__name__}.predict"
+            width = self.observation_space.shape[0]  # type: ignore[index]
+            got = np.shape(observation)
+            if not got or got[-1] != width:
+                raise ShapeError(
+                    mismatch(
+                        where,
+                        "observation",
+                        f"have {width} columns (state + the {self.num_tasks}-column one-hot)",
+                        got,
+                    )
+                )
+            check_task_observations(observation, self.num_tasks, where=where)
         return super().predict(observation, state, episode_start, deterministic)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> TaskActor:

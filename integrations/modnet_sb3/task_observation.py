@@ -50,7 +50,22 @@ def state_and_task_ids(obs: torch.Tensor, num_tasks: int) -> TaskObservation:
     """Split ``obs [B, S + T]`` into the state ``[B, S]`` and the task ids ``[B]`` (int64).
 
     The networks take the ids: an embedding row instead of a ``[B, T] @ [T, h]`` product.
+    The values are not read (no device synchronisation): an inexact one-hot gives the id
+    of its largest entry, so check observations where they enter
+    (:func:`check_task_observations`).
+
+    Raises:
+        ShapeError: ``obs`` is not a ``[B, S + T]`` tensor with ``S >= 1``.
+        ConfigError: ``num_tasks`` is not an int >= 1.
     """
+    where = "state_and_task_ids"
+    _check_num_tasks(where, num_tasks)
+    if not isinstance(obs, torch.Tensor):
+        raise ShapeError(mismatch(where, "obs", "be a torch.Tensor", type(obs).__name__))
+    if obs.dim() != 2 or obs.shape[1] <= num_tasks:
+        raise ShapeError(
+            mismatch(where, "obs", f"have shape (batch, state + {num_tasks})", tuple(obs.shape))
+        )
     obs = obs.float()
     return TaskObservation(obs[:, :-num_tasks], obs[:, -num_tasks:].argmax(dim=-1))
 

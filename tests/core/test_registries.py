@@ -94,3 +94,38 @@ def test_registered_variant_is_one_forward_for_the_network_and_the_ensemble() ->
         unregister_variant("test-residual")
     with pytest.raises(ConfigError, match=r"variant must be one of \['official', 'paper'\]"):
         SoftRoutedMLP(5, 3, 4, variant="test-residual")
+
+
+def test_registering_something_that_is_not_a_class_is_refused() -> None:
+    from registered_extras import SharpConfig
+
+    from modnet.routing import register_routing
+
+    class NotAConfig:
+        pass
+
+    with pytest.raises(
+        ConfigError,
+        match=r"register_routing: config must be a FrozenConfig subclass .*got NotAConfig",
+    ):
+        register_routing("mine", NotAConfig)
+    with pytest.raises(
+        ConfigError, match=r"config must be a FrozenConfig subclass \(the class, not an instance\)"
+    ):
+        register_routing("test-sharp", SharpConfig())
+    with pytest.raises(
+        ConfigError,
+        match=r"register_variant: cls must be a SoftModularVariant subclass, got 'official'",
+    ):
+        register_variant("official")
+
+
+def test_routing_kwargs_go_with_a_routing_name_only() -> None:
+    with pytest.raises(
+        ConfigError, match=r"SoftRoutedMLP: routing_kwargs must be empty unless routing is a name"
+    ):
+        SoftRoutedMLP(
+            5, 3, 4, num_modules=3, routing={"kind": "topk", "k": 2}, routing_kwargs={"k": 1}
+        )
+    net = SoftRoutedMLP(5, 3, 4, num_modules=3, routing={"kind": "topk", "k": 2})
+    assert net.routing.k == 2

@@ -373,6 +373,11 @@ def test_bad_inputs(loop: bool) -> None:
         net(x, torch.tensor([0, 1, 2, 3]))
     with pytest.raises(ShapeError, match=r"task ids must be in \[0, 3\), got -1"):
         net(x, torch.tensor([0, -1, 2, 1]))
+    with pytest.raises(
+        ShapeError,
+        match=r"task ids must have shape \(4,\) \(a one-hot must be a float tensor\), got \(4, 3\)",
+    ):
+        net(torch.randn(4, 5), torch.eye(3, dtype=torch.long)[[0, 1, 2, 0]])
     with pytest.raises(ShapeError, match=r"task ids must have shape \(4,\), got \(3,\)"):
         net(x, torch.tensor([0, 1, 2]))
     with pytest.raises(ShapeError, match=r"task one-hot must have shape \(4, 3\), got \(4, 4\)"):

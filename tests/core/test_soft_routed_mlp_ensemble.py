@@ -76,7 +76,7 @@ def test_members_stay_independent() -> None:
 
 def test_runs_on_a_meta_skeleton() -> None:
     # modnet_sb3's ModuleEnsemble keeps the architecture on the meta device.
-    nets = _members(2)
+    nets = _members(2, num_layers=2, num_modules=2, module_features=16)
     skeleton = SoftRoutedMLP(7, 3, 5, **SMALL, num_layers=2, num_modules=2, module_features=16)
     skeleton = skeleton.to("meta")
     x, task = torch.randn(4, 7, dtype=torch.float64), torch.tensor([0, 1, 2, 3])
@@ -100,5 +100,19 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"params must be a non-empty mapping .*got an empty"):
         nets[0].ensemble_forward({}, torch.randn(2, 7), torch.tensor([0, 1]))
     partial = {n: v for n, v in params.items() if n != "output.bias"}
-    with pytest.raises(ConfigError, match=r"params must hold every parameter.*output.bias"):
+    with pytest.raises(
+        ConfigError,
+        match=r"params must hold exactly this network's parameters, got missing \['output.bias'\]",
+    ):
         nets[0].ensemble_forward(partial, torch.randn(2, 7), torch.tensor([0, 1]))
+    extra = {**params, "output.bais": params["output.bias"]}
+    with pytest.raises(ConfigError, match=r"got unknown \['output.bais'\]"):
+        nets[0].ensemble_forward(extra, torch.randn(2, 7), torch.tensor([0, 1]))
+    wrong = {**params, "state_fc1.weight": torch.randn(2, 24, 6, dtype=torch.float64)}
+    with pytest.raises(
+        ShapeError,
+        match=r"params\['state_fc1.weight'\] must have shape \(k, 24, 7\), got \(2, 24, 6\)",
+    ):
+        nets[0].ensemble_forward(
+            wrong, torch.randn(2, 7, dtype=torch.float64), torch.tensor([0, 1])
+        )

@@ -395,3 +395,12 @@ def test_a_registered_routing_strategy_works_through_the_policy(tmp_path) -> Non
         ConfigError, match=rf"SoftModularPolicy: routing must be one of .*'{SHARP}'"
     ):
         _policy(routing=SHARP)
+
+
+def test_predict_refuses_an_observation_of_the_wrong_width() -> None:
+    policy = _policy()
+    obs = _obs(2).numpy()
+    with pytest.raises(
+        ShapeError, match=rf"SoftModularPolicy.predict: observation must have {S + T} columns"
+    ):
+        policy.predict(obs[:, :-1])

@@ -150,3 +150,18 @@ def test_names_of_0_1_still_work_with_a_deprecation_warning() -> None:
         assert modnet_sb3.PointReachEnv is testing.PointReachEnv
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         modnet_sb3.nothing  # noqa: B018
+
+
+def test_state_and_task_ids_refuses_what_it_cannot_split() -> None:
+    with pytest.raises(
+        ShapeError, match=r"state_and_task_ids: obs must be a torch.Tensor, got ndarray"
+    ):
+        state_and_task_ids(np.zeros((2, 5)), 3)
+    with pytest.raises(
+        ConfigError, match=r"state_and_task_ids: num_tasks must be an int >= 1, got 0"
+    ):
+        state_and_task_ids(torch.zeros(2, 5), 0)
+    with pytest.raises(
+        ShapeError, match=r"obs must have shape \(batch, state \+ 5\), got \(2, 5\)"
+    ):
+        state_and_task_ids(torch.zeros(2, 5), 5)
