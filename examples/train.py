@@ -397,6 +397,17 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[TrainSettings, Pa
                 "--resume", "DIR", "be a run folder holding settings.json", str(namespace.resume)
             )
         )
+    done = latest_checkpoint(RunDir(namespace.resume).checkpoints)
+    total = values.get("total_steps")
+    if done is not None and total is not None and total < done.num_timesteps:
+        raise ConfigError(
+            mismatch(
+                "--resume",
+                "--total-steps",
+                f"be at least the {done.num_timesteps:,} env steps the run has done",
+                total,
+            )
+        )
     stored = RunDir(namespace.resume).read_record()["settings"]
     return validate_settings(
         {**stored, **values, "run_dir": str(namespace.resume)}

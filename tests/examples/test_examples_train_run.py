@@ -140,6 +140,19 @@ def test_a_tiny_run_writes_every_artefact(finished_run: Path) -> None:
     assert "Protocol of this run:" in table and "mode `conditioned`" in table
 
 
+def test_resume_refuses_fewer_total_steps_than_the_run_has_done(finished_run: Path, capsys) -> None:
+    from examples import train
+
+    before = (finished_run / "settings.json").read_text()
+    assert train.main(["--resume", str(finished_run), "--total-steps", "100"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--resume: --total-steps must be at least the 300 env steps the run has done, got 100"
+        in err
+    )
+    assert (finished_run / "settings.json").read_text() == before  # nothing rewritten
+
+
 def test_resume_continues_the_step_count_without_duplicate_rows(finished_run: Path) -> None:
     run = finished_run
     elapsed = json.loads((run / "checkpoints" / "latest.json").read_text())["elapsed_s"]
