@@ -17,9 +17,12 @@ Numerics, shared by every strategy:
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
+import pydantic
 import torch
 from torch import Tensor, nn
 
@@ -55,24 +58,42 @@ _REGISTRY: dict[str, _Entry] = {}
 _S = TypeVar("_S", bound="type[RoutingStrategy]")
 
 
-def register_routing(name: str, config: type[FrozenConfig]) -> Callable[[_S], _S]:
+def register_routing(name: str, config: type[FrozenConfig] | None = None) -> Callable[[_S], _S]:
     """Class decorator: make a :class:`RoutingStrategy` buildable by ``name``.
 
     ``config`` is the strategy's pydantic config: a :class:`~modnet.config.FrozenConfig`
     with a field ``kind: Literal[name] = name`` and one field per constructor argument
     of the strategy (the strategy is built as ``cls(**config.model_dump(exclude={"kind"}))``).
-    After registration the name works everywhere a routing name does:
-    ``make_routing(name, ...)``, ``SoftRoutedMLP(..., routing=name)``,
-    ``SoftModularPolicy(routing=name)``.
+    Without one, a config is made from the keyword arguments of the class's ``__init__``
+    (their annotations and defaults; annotate them so pydantic checks the types), so a
+    new strategy is one class and this one line. After registration the name works
+    everywhere a routing name does: ``make_routing(name, ...)``,
+    ``SoftRoutedMLP(..., routing=name)``, ``SoftModularPolicy(routing=name)``.
 
     Raises:
-        ConfigError: ``name`` already registered, or ``config`` has no matching ``kind``.
+        ConfigError: ``name`` already registered, or ``config`` is not a config class with
+            a matching ``kind``.
     """
     where = "register_routing"
     if not isinstance(name, str) or not name:
         raise ConfigError(mismatch(where, "name", "be a non-empty str", repr(name)))
     if name in _REGISTRY:
         raise ConfigError(mismatch(where, "name", "be a name not yet registered", repr(name)))
+    if config is not None:
+        _check_config_class(where, name, config)
+
+    def register(cls: _S) -> _S:
+        if not (isinstance(cls, type) and issubclass(cls, RoutingStrategy)):
+            raise ConfigError(mismatch(where, "cls", "be a RoutingStrategy subclass", repr(cls)))
+        _REGISTRY[name] = _Entry(
+            cls, config if config is not None else _config_from_init(name, cls)
+        )
+        return cls
+
+    return register
+
+
+def _check_config_class(where: str, name: str, config: Any) -> None:
     if not (isinstance(config, type) and issubclass(config, FrozenConfig)):
         raise ConfigError(
             mismatch(
@@ -85,19 +106,20 @@ def register_routing(name: str, config: type[FrozenConfig]) -> Callable[[_S], _S
     kind = config.model_fields.get("kind")
     if kind is None or kind.default != name:
         raise ConfigError(
-            mismatch(
-                where,
-                "config",
-                f"have a field kind = {name!r}",
-                getattr(config, "__name__", config),
-            )
+            mismatch(where, "config", f"have a field kind = {name!r}", config.__name__)
         )
 
-    def register(cls: _S) -> _S:
-        _REGISTRY[name] = _Entry(cls, config)
-        return cls
 
-    return register
+def _config_from_init(name: str, cls: type[RoutingStrategy]) -> type[FrozenConfig]:
+    """A config whose fields are ``cls.__init__``'s keyword arguments (and ``kind``)."""
+    hints = typing.get_type_hints(cls.__init__)
+    fields: dict[str, Any] = {"kind": (Literal[name], name)}  # type: ignore[valid-type]
+    for param in inspect.signature(cls.__init__).parameters.values():
+        if param.name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (hints.get(param.name, Any), default)
+    return pydantic.create_model(f"{cls.__name__}Config", __base__=FrozenConfig, **fields)
 
 
 def unregister_routing(name: str) -> None:

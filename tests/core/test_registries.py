@@ -129,3 +129,36 @@ def test_routing_kwargs_go_with_a_routing_name_only() -> None:
         )
     net = SoftRoutedMLP(5, 3, 4, num_modules=3, routing={"kind": "topk", "k": 2})
     assert net.routing.k == 2
+
+
+def test_a_strategy_is_one_class_and_one_line_its_config_made_from_its_init() -> None:
+    from modnet import Routing, RoutingStrategy, make_routing, register_routing
+    from modnet.routing import unregister_routing
+
+    @register_routing("test-power")
+    class Power(RoutingStrategy):
+        def __init__(self, *, power: float = 2.0) -> None:
+            super().__init__()
+            self.power = power
+
+        def route(self, logits: torch.Tensor) -> Routing:
+            w = torch.softmax(logits, dim=-1).pow(self.power)
+            w = w / w.sum(dim=-1, keepdim=True)
+            return Routing(w, torch.ones_like(w, dtype=torch.bool), logits, logits.new_zeros(()))
+
+    try:
+        net = SoftRoutedMLP(5, 3, 4, routing="test-power", routing_kwargs={"power": 3.0}, **SMALL)
+        assert isinstance(net.routing, Power) and net.routing.power == 3.0
+        assert make_routing({"kind": "test-power"}).power == 2.0
+        with pytest.raises(
+            ConfigError, match=r"make_routing\('test-power'\): power must be a valid number"
+        ):
+            make_routing("test-power", power="x")
+        with pytest.raises(ConfigError, match=r"unknown argument 'pwr'"):
+            make_routing("test-power", pwr=1.0)
+    finally:
+        unregister_routing("test-power")
+    with pytest.raises(
+        ConfigError, match=r"register_routing: cls must be a RoutingStrategy subclass"
+    ):
+        register_routing("test-bad")(int)
