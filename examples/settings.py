@@ -34,7 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pydantic import Field, model_validator
+import torch
+from pydantic import Field, field_validator, model_validator
 
 from examples.common.choices import one_of
 from examples.methods import METHODS
@@ -195,6 +196,15 @@ class TrainSettings(FrozenConfig):
         False,
         description="Also print SB3's logger tables on stdout (tb/ gets them either way).",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, value: str) -> str:
+        # Checked before any env is built (SB3 alone would fall back to the CPU silently;
+        # MTSAC refuses too, but only after the envs exist).
+        if value == "cuda" and not torch.cuda.is_available():
+            raise ValueError("be a device this machine has (no CUDA here; use 'auto' or 'cpu')")
+        return value
 
     @model_validator(mode="after")
     def _check_tasks(self) -> TrainSettings:

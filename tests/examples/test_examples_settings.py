@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import torch
 
 pytest.importorskip("modnet_metaworld")
 pytest.importorskip("modnet_sb3")
@@ -181,3 +182,13 @@ def test_docs_list_every_option_of_every_command() -> None:
                 assert f"`{flag}" in docs or f"{flag}`" in docs or f", `{flag}" in docs, flag
     for method in METHODS:
         assert f"| `{method}` |" in docs
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_device_the_machine_lacks_is_refused_before_any_env_is_built(capsys) -> None:
+    with pytest.raises(
+        ConfigError, match=r"device must be a device this machine has \(no CUDA here"
+    ):
+        validate_settings({"device": "cuda"})
+    assert train_module.main(["--device", "cuda"]) == 2
+    assert "--device must be a device this machine has" in capsys.readouterr().err
