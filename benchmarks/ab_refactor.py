@@ -23,7 +23,7 @@ import statistics
 import time
 
 import torch
-from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step
+from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step, ratio
 from torch.func import stack_module_state
 
 from modnet import SoftRoutedMLP
@@ -47,7 +47,7 @@ def main() -> None:
                 0.4 if mode == "train" else 0.2,
                 time.process_time,
             )
-            r = statistics.median(a / b for a, b in zip(t["new"], t["old"], strict=True))
+            r = ratio(t, "new", "old")
             unit, scale = ("ms", 1e3) if mode == "train" else ("us", 1e6)
             print(
                 f"{preset:8} {mode:5} B={batch:<5} new {statistics.median(t['new']) * scale:8.1f}{unit}"
@@ -75,7 +75,7 @@ def main() -> None:
             0.4,
             time.process_time,
         )
-        r = statistics.median(a / b for a, b in zip(t["new"], t["old"], strict=True))
+        r = ratio(t, "new", "old")
         print(
             f"{preset:8} critics B=1280  new {statistics.median(t['new']) * 1e3:8.1f}ms"
             f"  old {statistics.median(t['old']) * 1e3:8.1f}ms  new/old {r:.3f}"

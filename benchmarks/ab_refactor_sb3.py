@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench_networks import ablation_setup, interleaved
+from bench_networks import ablation_setup, interleaved, ratio
 
 import modnet_sb3 as new_sb3
 from modnet_sb3.testing import make_random_state_vec_env
@@ -48,7 +48,7 @@ def main() -> None:
         return lambda: model.train(1, 1280)
 
     t = interleaved({k: step(m) for k, m in models.items()}, args.rounds, 1.0, time.process_time)
-    r = statistics.median(a / b for a, b in zip(t["new"], t["old"], strict=True))
+    r = ratio(t, "new", "old")
     print(
         f"MTSAC update B=1280: new {statistics.median(t['new']) * 1e3:.0f} ms, "
         f"old {statistics.median(t['old']) * 1e3:.0f} ms, new/old {r:.3f}"

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step
+from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step, ratio
 from torch import nn
 
 import modnet.parameter_layouts as layouts
@@ -121,7 +121,7 @@ def main() -> None:
             print(f"  {'trick':<22} {'as is':>9} {'plain':>9} {'plain / as is':>14}")
             for trick in [*TRICKS, "task-id lookup"]:
                 a, p = times[f"{trick}|as is"], times[f"{trick}|plain"]
-                r = statistics.median(pp / aa for pp, aa in zip(p, a, strict=True))
+                r = ratio(times, f"{trick}|plain", f"{trick}|as is")
                 print(
                     f"  {trick:<22} {statistics.median(a) * scale:7.1f}{unit} "
                     f"{statistics.median(p) * scale:7.1f}{unit} {r:14.3f}"

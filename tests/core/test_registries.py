@@ -132,20 +132,13 @@ def test_routing_kwargs_go_with_a_routing_name_only() -> None:
 
 
 def test_a_strategy_is_one_class_and_one_line_its_config_made_from_its_init() -> None:
-    from modnet import Routing, RoutingStrategy, make_routing, register_routing
+    from registered_extras import SharpSoft
+
+    from modnet import make_routing, register_routing
     from modnet.routing import unregister_routing
 
-    @register_routing("test-power")
-    class Power(RoutingStrategy):
-        def __init__(self, *, power: float = 2.0) -> None:
-            super().__init__()
-            self.power = power
-
-        def route(self, logits: torch.Tensor) -> Routing:
-            w = torch.softmax(logits, dim=-1).pow(self.power)
-            w = w / w.sum(dim=-1, keepdim=True)
-            return Routing(w, torch.ones_like(w, dtype=torch.bool), logits, logits.new_zeros(()))
-
+    # SharpSoft again, registered without its hand-written config: one class, one line.
+    Power = register_routing("test-power")(SharpSoft)
     try:
         net = SoftRoutedMLP(5, 3, 4, routing="test-power", routing_kwargs={"power": 3.0}, **SMALL)
         assert isinstance(net.routing, Power) and net.routing.power == 3.0
