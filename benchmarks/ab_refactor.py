@@ -19,11 +19,18 @@ slowdown. Results: docs/benchmarks/networks.md.
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
-from bench_networks import OUT, STATE, TASKS, ablation_setup, interleaved, network_step, ratio
+from bench_networks import (
+    OUT,
+    STATE,
+    TASKS,
+    ab_line,
+    ablation_setup,
+    interleaved,
+    network_step,
+)
 from torch.func import stack_module_state
 
 from modnet import SoftRoutedMLP
@@ -47,12 +54,8 @@ def main() -> None:
                 0.4 if mode == "train" else 0.2,
                 time.process_time,
             )
-            r = ratio(t, "new", "old")
-            unit, scale = ("ms", 1e3) if mode == "train" else ("us", 1e6)
-            print(
-                f"{preset:8} {mode:5} B={batch:<5} new {statistics.median(t['new']) * scale:8.1f}{unit}"
-                f"  old {statistics.median(t['old']) * scale:8.1f}{unit}  new/old {r:.3f}"
-            )
+            unit = "ms" if mode == "train" else "us"
+            print(ab_line(f"{preset:8} {mode:5} B={batch:<5}", t, unit))
 
         # The twin critics: input state + action (4), one output, two stacked members.
         critics = [getattr(SoftRoutedMLP, preset)(STATE + 4, 1, TASKS) for _ in range(2)]
@@ -75,11 +78,7 @@ def main() -> None:
             0.4,
             time.process_time,
         )
-        r = ratio(t, "new", "old")
-        print(
-            f"{preset:8} critics B=1280  new {statistics.median(t['new']) * 1e3:8.1f}ms"
-            f"  old {statistics.median(t['old']) * 1e3:8.1f}ms  new/old {r:.3f}"
-        )
+        print(ab_line(f"{preset:8} critics B=1280", t))
 
 
 if __name__ == "__main__":

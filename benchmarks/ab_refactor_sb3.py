@@ -12,10 +12,9 @@ random-policy data, then ``model.train(1, 1280)`` is timed interleaved in one pr
 
 from __future__ import annotations
 
-import statistics
 import time
 
-from bench_networks import ablation_setup, interleaved, ratio
+from bench_networks import ab_line, ablation_setup, interleaved
 
 import modnet_sb3 as new_sb3
 from modnet_sb3.testing import make_random_state_vec_env
@@ -48,11 +47,7 @@ def main() -> None:
         return lambda: model.train(1, 1280)
 
     t = interleaved({k: step(m) for k, m in models.items()}, args.rounds, 1.0, time.process_time)
-    r = ratio(t, "new", "old")
-    print(
-        f"MTSAC update B=1280: new {statistics.median(t['new']) * 1e3:.0f} ms, "
-        f"old {statistics.median(t['old']) * 1e3:.0f} ms, new/old {r:.3f}"
-    )
+    print(ab_line("MTSAC update B=1280:", t))
 
 
 if __name__ == "__main__":

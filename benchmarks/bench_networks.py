@@ -158,6 +158,13 @@ def ablation_setup(doc: str, rounds: int, *, old_dir: bool = False) -> argparse.
     return args
 
 
+def ab_line(label: str, times: dict[str, list[float]], unit: str = "ms") -> str:
+    """``label  new X  old Y  new/old R``: the A/B scripts' line for ``times["new"]``/``["old"]``."""
+    scale = {"ms": 1e3, "us": 1e6}[unit]
+    new, old = (statistics.median(times[k]) * scale for k in ("new", "old"))
+    return f"{label}  new {new:8.1f}{unit}  old {old:8.1f}{unit}  new/old {ratio(times, 'new', 'old'):.3f}"
+
+
 def ratio(times: dict[str, list[float]], num: str, den: str) -> float:
     return statistics.median(a / b for a, b in zip(times[num], times[den], strict=True))
 
