@@ -58,7 +58,7 @@ PAPER_EPOCHS = {"MT10": 7_500, "MT50": 5_000}
 PAPER_REPLAY = {"MT10": 1_000_000, "MT50": 10_000_000}
 
 
-def paper_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
+def paper_preset(benchmark: Benchmark, t: int) -> dict[str, int | float]:
     """The authors' schedule for ``t`` tasks of ``benchmark`` (the module docstring)."""
     return {
         "total_steps": PAPER_EPOCHS[benchmark] * STEPS_PER_EPOCH * t,
@@ -69,10 +69,13 @@ def paper_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
         # Every 100 epochs: a checkpoint with a 1e6 replay buffer is ~0.5 GB.
         "checkpoint_freq": 100 * STEPS_PER_EPOCH * t,
         "replay_size": PAPER_REPLAY[benchmark],
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "width_scale": 1.0,
     }
 
 
-def smoke_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
+def smoke_preset(benchmark: Benchmark, t: int) -> dict[str, int | float]:
     """Minutes on 2 CPU cores: every artefact of a run, none of its results.
 
     Four 150-step episodes per task (one of warm-up, three of training with updates)
@@ -86,6 +89,36 @@ def smoke_preset(benchmark: Benchmark, t: int) -> dict[str, int]:
         "batch_per_task": 32,
         "checkpoint_freq": 300 * t,
         "replay_size": 100_000,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "width_scale": 1.0,
+    }
+
+
+# The demo's tasks: the MT10 tasks SAC learned fastest in the measurements of
+# docs/examples.md ("The demo preset").
+DEMO_TASKS = ("reach-v3", "drawer-close-v3", "window-close-v3", "button-press-topdown-v3")
+
+
+def demo_preset(benchmark: Benchmark, t: int) -> dict[str, int | float]:
+    """The default: learning a person can see in under ten minutes on a 2-core CPU.
+
+    Chosen by measurement (docs/examples.md, "The demo preset"): four MT10 tasks that
+    SAC learns fastest, the paper's network at a quarter of its widths, one gradient
+    step per VecEnv step; about 8 minutes of wall time on this repository's 2-core
+    machine.
+    """
+    return {
+        "total_steps": 12_000 * t,
+        "warmup_steps": 1_000 * t,
+        "eval_freq": 3_000 * t,
+        "eval_episodes": 3,
+        "batch_per_task": 64,
+        "checkpoint_freq": 6_000 * t,
+        "replay_size": 100_000,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "width_scale": 0.25,
     }
 
 
@@ -97,7 +130,7 @@ def uniform_horizons(benchmark: Benchmark) -> dict[str, int]:
 class Preset(NamedTuple):
     """A named recipe: the schedule's numbers, and how the envs and the update run."""
 
-    schedule: Callable[[Benchmark, int], dict[str, int]]
+    schedule: Callable[[Benchmark, int], dict[str, int | float]]
     """``schedule(benchmark, T)``: values of the ``TrainSettings`` fields it fills in
     (those the user left at ``None``)."""
     horizons: Callable[[Benchmark], dict[str, int]]
@@ -106,11 +139,14 @@ class Preset(NamedTuple):
     """The env mode of a run of the Fixed setting (``mode="fixed"``)."""
     update_order: str
     """``MTSAC``'s ``update_order``."""
+    tasks: tuple[str, ...] | None = None
+    """The tasks a run trains on when ``--tasks`` is not given (None: all of them)."""
 
 
 PRESETS: dict[str, Preset] = {
     "paper": Preset(paper_preset, authors_horizons, "authors-fixed", "authors"),
     "smoke": Preset(smoke_preset, uniform_horizons, "fixed", "sb3"),
+    "demo": Preset(demo_preset, uniform_horizons, "fixed", "sb3", DEMO_TASKS),
 }
 """Presets by name."""
 
@@ -133,11 +169,14 @@ class TrainSettings(FrozenConfig):
         0, ge=0, description="Seed of the envs, the networks and the replay sampling."
     )
     preset: one_of(PRESETS) = Field(
-        "smoke",
-        description="Schedule: paper = the authors' (15M/50M env steps); smoke = minutes on a CPU.",
+        "demo",
+        description="Schedule: demo = visible learning on 4 MT10 tasks in minutes on a CPU; "
+        "paper = the authors' (15M/50M env steps); smoke = every artefact, no results.",
     )
     tasks: tuple[str, ...] | None = Field(
-        None, description="Train on these tasks of the benchmark only (default: all of them)."
+        None,
+        description="Train on these tasks of the benchmark only (default: the preset's; "
+        "demo: 4 MT10 tasks, the others: all of them).",
     )
     total_steps: int | None = Field(
         None,
@@ -171,6 +210,23 @@ class TrainSettings(FrozenConfig):
         None,
         gt=0,
         description="Replay capacity, all tasks together, split per task (default: the preset's).",
+    )
+    train_freq: int | None = Field(
+        None,
+        gt=0,
+        description="VecEnv steps (each one env step per task) between updates "
+        "(default: the preset's).",
+    )
+    gradient_steps: int | None = Field(
+        None, gt=0, description="Gradient steps per update (default: the preset's)."
+    )
+    width_scale: float | None = Field(
+        None,
+        gt=0,
+        le=4,
+        allow_inf_nan=False,
+        description="Multiply every hidden width of the method's networks "
+        "(default: the preset's; demo 0.25, paper and smoke 1).",
     )
     save_replay_buffer: bool = Field(
         True, description="Put the replay buffer in checkpoints, so a resume loses nothing."
@@ -215,6 +271,16 @@ class TrainSettings(FrozenConfig):
                 raise ValueError(f"tasks must not repeat a task, got {list(self.tasks)}")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_tasks(cls, data: object) -> object:
+        # A preset may choose the tasks (demo); --tasks given by the user wins.
+        if isinstance(data, dict) and data.get("tasks") is None:
+            preset = PRESETS.get(data.get("preset", cls.model_fields["preset"].default))
+            if preset is not None and preset.tasks is not None:
+                return {**data, "tasks": preset.tasks}
+        return data
+
     @property
     def num_tasks(self) -> int:
         """T: the number of tasks this run trains on."""
@@ -251,6 +317,7 @@ class Schedule(FrozenConfig):
     max_grad_norm: float = Field(description="Gradient-norm clip.")
     train_freq: int = Field(description="VecEnv steps (each T env steps) between updates.")
     gradient_steps: int = Field(description="Gradient steps per update.")
+    width_scale: float = Field(description="Factor on every hidden width of the networks.")
 
 
 def resolve_schedule(settings: TrainSettings) -> Schedule:
@@ -273,8 +340,6 @@ def resolve_schedule(settings: TrainSettings) -> Schedule:
         tau=0.005,
         gamma=0.99,
         max_grad_norm=1.0,
-        train_freq=1,
-        gradient_steps=1,
     )
 
 

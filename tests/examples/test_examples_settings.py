@@ -44,16 +44,56 @@ def test_paper_preset_runs_envs_and_updates_as_the_authors_did() -> None:
         TrainSettings(preset="paper", benchmark="MT50", tasks=("stick-pull-v3", "assembly-v3"))
     )
     assert list(subset.episode_length.items()) == [("assembly-v3", 200), ("stick-pull-v3", 200)]
-    smoke = resolve_schedule(TrainSettings())
+    smoke = resolve_schedule(TrainSettings(preset="smoke"))
     assert smoke.episode_length == dict.fromkeys(task_names("MT10"), 150)
     assert (smoke.env_mode, smoke.update_order) == ("fixed", "sb3")
 
 
 def test_overrides_replace_preset_values_and_scale_with_tasks() -> None:
-    settings = TrainSettings(tasks=("reach-v3", "push-v3"), total_steps=400, batch_per_task=8)
+    settings = TrainSettings(
+        preset="smoke", tasks=("reach-v3", "push-v3"), total_steps=400, batch_per_task=8
+    )
     schedule = resolve_schedule(settings)
     assert (schedule.total_steps, schedule.batch_size) == (400, 16)
     assert schedule.warmup_steps == 150 * 2  # smoke preset, per task x 2 tasks
+
+
+def test_the_default_is_the_demo_preset_and_the_user_s_tasks_win() -> None:
+    demo = TrainSettings()
+    assert demo.preset == "demo"
+    assert demo.tasks == (
+        "reach-v3",
+        "drawer-close-v3",
+        "window-close-v3",
+        "button-press-topdown-v3",
+    )
+    schedule = resolve_schedule(demo)
+    assert schedule.width_scale == 0.25 and schedule.batch_size == 64 * 4
+    assert set(schedule.episode_length) == set(demo.tasks)
+    assert TrainSettings(tasks=("push-v3",)).tasks == ("push-v3",)
+    assert TrainSettings(preset="smoke").tasks is None  # smoke and paper: every task
+    overridden = resolve_schedule(TrainSettings(width_scale=0.5, train_freq=2, gradient_steps=3))
+    assert (overridden.width_scale, overridden.train_freq, overridden.gradient_steps) == (0.5, 2, 3)
+
+
+def test_width_scale_scales_every_hidden_width_and_nothing_else() -> None:
+    from examples.common.widths import scale_widths
+
+    soft = scale_widths("SoftModularPolicy", {"num_layers": 2, "module_features": 256}, 0.25)
+    assert soft == {
+        "num_layers": 2,  # counts stay
+        "module_features": 64,
+        "hidden_features": 100,  # the config's defaults (400, 256) are scaled too
+        "routing_features": 64,
+    }
+    assert scale_widths("MlpPolicy", {"net_arch": [400, 400]}, 0.5) == {"net_arch": [200, 200]}
+    assert scale_widths("MlpPolicy", {"net_arch": {"pi": [8], "qf": [4]}}, 0.1) == {
+        "net_arch": {"pi": [1], "qf": [1]}  # never below one unit
+    }
+    heads = {"trunk_sizes": (400, 400), "head_sizes": (400,)}
+    assert scale_widths("MultiHeadPolicy", heads, 1) == heads
+    with pytest.raises(ConfigError, match=r"scale_widths: scale must be a number"):
+        scale_widths("MlpPolicy", {}, float("nan"))
 
 
 def test_settings_are_frozen_and_forbid_unknown_keys() -> None:
@@ -70,7 +110,9 @@ def test_settings_are_frozen_and_forbid_unknown_keys() -> None:
     ("values", "pattern"),
     [
         ({"method": "soft"}, r"method must be one of 'soft-shallow', 'soft-deep'.*got 'soft'"),
-        ({"preset": "fast"}, r"preset must be one of 'paper' or 'smoke', got 'fast'"),
+        ({"preset": "fast"}, r"preset must be one of 'paper', 'smoke' or 'demo', got 'fast'"),
+        ({"width_scale": 0}, r"width_scale must be greater than 0, got 0"),
+        ({"train_freq": -1}, r"train_freq must be greater than 0, got -1"),
         ({"benchmark": "MT20"}, r"benchmark must be one of 'MT10' or 'MT50', got 'MT20'"),
         ({"mode": "random"}, r"mode must be one of 'fixed', 'conditioned' or 'authors-fixed'"),
         ({"total_steps": 0}, r"total_steps must be greater than 0, got 0"),
@@ -121,7 +163,7 @@ def no_env(monkeypatch):
     ],
 )
 def test_bad_settings_fail_before_any_env_is_built(no_env, tmp_path, capsys, argv, pattern) -> None:
-    code = train_module.main([*argv, "--run-dir", str(tmp_path / "run")])
+    code = train_module.main(["--preset", "smoke", *argv, "--run-dir", str(tmp_path / "run")])
     assert code == 2
     err = capsys.readouterr().err
     assert re.search(pattern, err), err
@@ -147,6 +189,18 @@ def test_existing_run_folder_needs_resume(no_env, tmp_path, capsys) -> None:
     (run / "settings.json").write_text("{}")
     assert train_module.main(["--run-dir", str(run)]) == 2
     assert "continue a run with --resume DIR" in capsys.readouterr().err
+
+
+def test_the_same_command_twice_starts_a_second_folder(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = TrainSettings(seed=3)
+    first = settings.default_run_dir()
+    assert train_module.fresh_run_dir(settings) == first
+    for folder in (first, first.with_name(first.name + "-2")):
+        folder.mkdir(parents=True)
+        (folder / "settings.json").write_text("{}")
+    assert train_module.fresh_run_dir(settings) == first.with_name(first.name + "-3")
+    assert f"{first} holds a run; this one goes to {first}-3" in capsys.readouterr().out
 
 
 def test_resume_reads_settings_back_and_allows_only_some_changes(tmp_path) -> None:
