@@ -1,0 +1,94 @@
+"""benchmarks/bench_training.py on 2 Meta-World tasks and a tiny budget: the report is whole and consistent."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("metaworld")
+pytest.importorskip("modnet_metaworld")
+pytest.importorskip("modnet_sb3")
+
+from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = [
+    "--mode", "conditioned", "--method", "soft-shallow",
+    "--tasks", "reach-v3", "push-v3",
+    "--steps", "40", "--warmup-steps", "20", "--eval-freq", "40",
+    "--eval-episodes", "1", "--batch-per-task", "4", "--replay-size", "500",
+    "--threads", "1",
+]  # fmt: skip
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_training", REPO / "benchmarks" / "bench_training.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_and_report(tmp_path_factory):
+    bench = load_bench()
+    run_dir = tmp_path_factory.mktemp("bench") / "run"
+    originals = (MTSAC.train, MTSAC.learn, MTSAC.predict, TaskBalancedReplayBuffer.add)
+    report = bench.run([*TINY, "--run-dir", str(run_dir)])
+    # The wrappers are removed once the run ends.
+    assert (MTSAC.train, MTSAC.learn, MTSAC.predict, TaskBalancedReplayBuffer.add) == originals
+    return bench, report
+
+
+def test_report_fields_are_consistent(bench_and_report):
+    bench, report = bench_and_report
+    shares, seconds = report["shares"], report["seconds"]
+    assert set(shares) == set(bench.CATEGORIES)
+    assert math.isclose(sum(shares.values()), 1.0, rel_tol=1e-9)
+    # Exclusive times: none negative (a timer counted twice would push `rest` below 0).
+    assert all(value >= 0 for value in seconds.values()), seconds
+    for name in ("env", "predict", "replay_add", "replay_sample", "update", "evaluation"):
+        assert seconds[name] > 0, name  # every wrapper saw its calls in the window
+    window = report["window"]
+    # 2 tasks: one VecEnv step is 2 env steps and one update; the first update comes at
+    # the first VecEnv step past the 20 warm-up steps (22), the run ends at 20 + 40.
+    assert window["env_steps"] == 38
+    assert window["updates"] == window["env_steps"] // 2 + 1  # the update at step 22 too
+    rates = report["rates"]
+    assert math.isclose(rates["env_steps_per_s"], window["env_steps"] / window["wall_s"])
+    assert rates["update_bound_env_steps_per_s"] > rates["env_steps_per_s"]
+    assert 0 < rates["loop_vs_update_bound"] < 1
+    assert report["settings"]["tasks"] == 2
+    assert report["settings"]["batch_size"] == 8
+    assert report["costs"]["evaluation_env_steps"] == 2 * 1 * 150
+    assert report["costs"]["evaluations_timed"] >= 2  # one in the window, the final one
+    assert report["machine"]["cores"] >= 1 and len(report["machine"]["load_average"]) == 3
+
+
+def test_projection_adds_up(bench_and_report):
+    _, report = bench_and_report
+    costs, mt10 = report["costs"], report["projection"]["MT10"]
+    assert mt10["updates"] == 1_500_000
+    assert math.isclose(mt10["collection_h"], 15e6 * costs["collection_s_per_env_step"] / 3600)
+    # Measured at batch 8, the MT10 paper batch is 1,280: the update time is scaled x160.
+    assert math.isclose(mt10["updates_h"], 1_500_000 * costs["update_s"] * 160 / 3600)
+    per_eval_step = costs["evaluation_s"] / costs["evaluation_env_steps"]
+    assert math.isclose(mt10["evaluation_h"], 7_500 * 4_500 * per_eval_step / 3600)
+    assert math.isclose(
+        mt10["total_h"], mt10["collection_h"] + mt10["updates_h"] + mt10["evaluation_h"]
+    )
+    assert "scaled" in mt10["basis"]
+    assert report["projection"]["MT50"]["updates"] == 1_000_000
+
+
+def test_printed_report_names_every_part(bench_and_report):
+    bench, report = bench_and_report
+    text = bench.format_report(report)
+    for word in ("load average", "env steps/s", "updates/s", "MT10:", "MT50:", *bench.CATEGORIES):
+        assert word in text, word
