@@ -17,6 +17,9 @@ mlp-matched         SB3 MLP, 3 layers, widths matched to      none
                     soft-shallow's parameter count
 mt-mh-sac           MultiHeadMLP trunk [400, 400], head 400   none
 moe                 MixtureOfExperts, 4 experts [400]*3       none
+care                CARE, 6 encoders [50, 50], trunk [400]*3  none
+                    (10 encoders at T >= 50)
+paco                PaCo, K=5 sets of [400]*3                 none
 ==================  =======================================  =================
 
 The paper's baselines use no loss reweighting (REFERENCE.md, "Baselines"); hard
@@ -243,3 +246,20 @@ register_method(
     ),
 )
 register_method("soft-no-balance", MethodSpec("SoftModularPolicy", SHALLOW, "none"))
+
+# CARE (Sodhani et al. 2021): the Meta-World+ baselines' CAREConfig for MT10 (6 encoders
+# of widths [50, 50] -> 50, context and attention MLPs [50, 50], trunk [400]*3; 10 encoders
+# on MT50); mtrl trains it without loss reweighting. docs/architectures/care.md.
+CARE_EXPERTS = {10: 6, 50: 10}
+
+
+def _care(observation_space: spaces.Box, action_space: spaces.Box, num_tasks: int) -> MethodSpec:
+    experts = CARE_EXPERTS[50] if num_tasks >= 50 else CARE_EXPERTS[10]
+    return MethodSpec("CAREPolicy", {"num_experts": experts}, "none")
+
+
+register_method("care", _care)
+# PaCo (Sun et al. 2022): the official MT10 config (TToTMooN/paco-mtrl): K = 5 parameter
+# sets, [400]*3, identical init of the sets, no loss reweighting (temp_reweight=False).
+# Its extreme-task masking and w reset are not wired into MTSAC (docs/architectures/paco.md).
+register_method("paco", MethodSpec("PaCoPolicy", {"num_parameter_sets": 5}, "none"))

@@ -4,11 +4,14 @@ The public API is re-exported here; nothing else lives in this file.
 """
 
 from modnet.baselines import MixtureOfExperts, MultiHeadMLP, TaskMLP
+from modnet.care import CARE
 from modnet.config import (
+    CAREConfig,
     HardConfig,
     MixtureOfExpertsConfig,
     ModuleBankConfig,
     MultiHeadMLPConfig,
+    PaCoConfig,
     RoutedLinearConfig,
     SoftConfig,
     SoftRoutedMLPConfig,
@@ -17,6 +20,7 @@ from modnet.config import (
 )
 from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
 from modnet.module_bank import ModuleBank
+from modnet.paco import PaCo
 from modnet.routed_linear import RoutedLinear
 from modnet.routing import (
     Hard,
@@ -55,10 +59,14 @@ __all__ = [
     "RoutedLinear",
     "RoutedLinearConfig",
     # networks
+    "CARE",
+    "CAREConfig",
     "MixtureOfExperts",
     "MixtureOfExpertsConfig",
     "MultiHeadMLP",
     "MultiHeadMLPConfig",
+    "PaCo",
+    "PaCoConfig",
     "RoutingTrace",
     "SoftModularVariant",
     "SoftRoutedMLP",

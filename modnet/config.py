@@ -332,3 +332,64 @@ class RoutedLinearConfig(ModuleBankConfig):
     context_features: _Width | None = None
     #: ``"auto"``, ``"dense"`` (compute every module) or ``"sparse"`` (top-k only).
     dispatch: Literal["auto", "dense", "sparse"] = "auto"
+
+
+# --------------------------------------------------------------------------------------
+# CARE and PaCo (issue #14): modnet.care, modnet.paco
+# --------------------------------------------------------------------------------------
+
+__all__ += ["CAREConfig", "PaCoConfig"]
+
+_FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class CAREConfig(_NetworkConfig):
+    """``CARE``: k state encoders mixed by attention on a task context, then an MLP trunk.
+
+    Defaults: the Meta-World+ baselines' ``CAREConfig`` for MT10 (mtrl's encoder widths);
+    use ``num_experts=10`` on MT50 (``docs/architectures/care.md``).
+    """
+
+    #: Encoders k (6 on MT10, 10 on MT50).
+    num_experts: _Width = 6
+    #: Hidden widths of each encoder and of the context and attention MLPs.
+    encoder_sizes: tuple[_Width, ...] = (50, 50)
+    #: Width of each encoder's output and of the task context (50).
+    embedding_dim: _Width = 50
+    #: Hidden widths of the trunk on cat(encoding, context).
+    hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
+    #: Softmax temperature of the attention over the encoders.
+    temperature: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    #: Fixed task contexts [T, c] (e.g. sentence embeddings of the task descriptions)
+    #: instead of a learned embedding; None: learned.
+    context: tuple[tuple[_FiniteFloat, ...], ...] | None = None
+
+    @model_validator(mode="after")
+    def _context_fits(self) -> CAREConfig:
+        rows = self.context
+        if rows is not None and (
+            len(rows) != self.num_tasks or not rows[0] or any(len(r) != len(rows[0]) for r in rows)
+        ):
+            shape = (len(rows), sorted({len(r) for r in rows}))
+            raise ValueError(
+                f"context must be {self.num_tasks} rows of one width c >= 1, got "
+                f"{shape[0]} rows of widths {shape[1]}"
+            )
+        return self
+
+
+class PaCoConfig(_NetworkConfig):
+    """``PaCo``: every layer's parameters composed per task from K shared sets.
+
+    Defaults: the official MT10 config (TToTMooN/paco-mtrl) and Meta-World+'s
+    ``PaCoConfig`` (``docs/architectures/paco.md``).
+    """
+
+    #: Parameter sets K (5).
+    num_parameter_sets: _Width = 5
+    #: Hidden widths, ReLU after each.
+    hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
+    #: Start the K sets of each layer equal (official ``use_identical_init``).
+    identical_init: Annotated[bool, Field(strict=True)] = True
+    #: w_tau = W z + b with a bias shared by the tasks (Meta-World+); False: no b.
+    task_weight_bias: Annotated[bool, Field(strict=True)] = True

@@ -18,8 +18,10 @@ from modnet_sb3.diagnostics import record_routing_diagnostics, routing_statistic
 from modnet_sb3.mtsac import MTSAC, REWEIGHTS, task_loss_weights, temperature_loss
 from modnet_sb3.networks import TaskActor, TaskCritic
 from modnet_sb3.policies import (
+    CAREPolicy,
     MixtureOfExpertsPolicy,
     MultiHeadPolicy,
+    PaCoPolicy,
     SoftModularPolicy,
     TaskConditionedPolicy,
 )
@@ -33,11 +35,13 @@ from modnet_sb3.task_observation import (
 )
 
 __all__ = [
+    "CAREPolicy",
     "MTSAC",
     "REWEIGHTS",
     "MixtureOfExpertsPolicy",
     "ModuleEnsemble",
     "MultiHeadPolicy",
+    "PaCoPolicy",
     "SoftModularPolicy",
     "TaskActor",
     "TaskBalancedReplayBuffer",
@@ -55,6 +59,9 @@ __all__ = [
     "task_loss_weights",
     "temperature_loss",
 ]
+
+# MTSAC's string aliases for issue #14's policies, so methods and saved models can name them.
+MTSAC.policy_aliases.update({"CAREPolicy": CAREPolicy, "PaCoPolicy": PaCoPolicy})
 
 # The toy envs moved to modnet_sb3.testing in 0.2; the old names still resolve, with a
 # DeprecationWarning, until 0.3.

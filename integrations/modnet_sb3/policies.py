@@ -39,9 +39,11 @@ from torch import nn
 
 import modnet
 from modnet.config import (
+    CAREConfig,
     FrozenConfig,
     MixtureOfExpertsConfig,
     MultiHeadMLPConfig,
+    PaCoConfig,
     SoftRoutedMLPConfig,
 )
 from modnet.errors import ConfigError, ShapeError, mismatch
@@ -49,8 +51,10 @@ from modnet_sb3.networks import TaskActor, TaskCritic
 from modnet_sb3.task_observation import check_observation_space, check_task_observations
 
 __all__ = [
+    "CAREPolicy",
     "MixtureOfExpertsPolicy",
     "MultiHeadPolicy",
+    "PaCoPolicy",
     "SoftModularPolicy",
     "TaskConditionedPolicy",
 ]
@@ -329,3 +333,29 @@ class MixtureOfExpertsPolicy(TaskConditionedPolicy):
 
     network_config = MixtureOfExpertsConfig
     default_network = "MixtureOfExperts"
+
+
+class CAREPolicy(TaskConditionedPolicy):
+    """CARE: actor and critics are ``CARE`` (k state encoders mixed by task-context attention).
+
+    Network settings (:class:`~modnet.config.CAREConfig`): ``num_experts`` (6 on MT10, 10 on
+    MT50), ``encoder_sizes``, ``embedding_dim``, ``hidden_sizes``, ``temperature`` and an
+    optional fixed ``context`` ``[T, c]``. Each network learns its own task embedding.
+    """
+
+    network_config = CAREConfig
+    default_network = "CARE"
+
+
+class PaCoPolicy(TaskConditionedPolicy):
+    """PaCo: actor and critics are ``PaCo`` (parameters composed per task from K sets).
+
+    Network settings (:class:`~modnet.config.PaCoConfig`): ``num_parameter_sets`` (5),
+    ``hidden_sizes``, ``identical_init``, ``task_weight_bias``. Each network has its own
+    task weights ``w`` (as in Meta-World+; the official code shares one ``w`` between
+    the actor and the critics). Masking and resetting extreme tasks are trainer rules:
+    :func:`modnet.paco.mask_extreme_losses` and :meth:`modnet.PaCo.reset_task_weights`.
+    """
+
+    network_config = PaCoConfig
+    default_network = "PaCo"
