@@ -33,7 +33,6 @@ from modnet.baselines import _sizes, _TaskNetwork
 from modnet.errors import ConfigError, ShapeError, mismatch
 from modnet.init import AUTHORS_LAST_BOUND, authors_bank_init
 from modnet.module_bank import ModuleBank
-from modnet.soft_routed_mlp import RoutingTrace
 from modnet.task_input import task_ids
 from modnet.validation import check_positive_int
 
@@ -128,15 +127,19 @@ class PaCo(_TaskNetwork):
         bank = self.layers[layer]
         return torch.einsum("tk,kio->tio", w, bank.weight), w @ bank.bias
 
-    def forward(
-        self, x: Tensor, task: Tensor, return_routing: bool = False
-    ) -> Tensor | tuple[Tensor, RoutingTrace]:
+    def composition_weights(self, task: Tensor) -> Tensor:
+        """``w_τ`` of each sample: ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, k]``."""
+        where = f"{type(self).__name__}.composition_weights"
+        batch = task.shape[0] if isinstance(task, Tensor) and task.dim() > 0 else -1
+        return self.all_task_weights()[task_ids(task, self.num_tasks, batch, where)]
+
+    def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, o]``.
 
-        With ``return_routing=True`` also returns a :class:`~modnet.RoutingTrace` with no
-        layer matrices and ``final_weights`` = ``w_τ`` of each sample ``[b, k]``: the
-        composition weights, which are unconstrained (neither non-negative nor summing
-        to 1), unlike a soft routing's.
+        There is no ``return_routing``: the composition weights ``w_τ`` (read them with
+        :meth:`composition_weights`) are unconstrained, neither non-negative nor summing to
+        1, so the routing diagnostics and figures, which read a trace as probabilities
+        (entropy, total-variation distance), would print numbers without meaning.
 
         The batch is scattered into ``[t, slots, i]`` (``slots`` = most samples of one task
         in the batch), so the padded size depends on the data and the forward does not
@@ -166,10 +169,7 @@ class PaCo(_TaskNetwork):
             g = torch.baddbmm(bias.unsqueeze(1), g, weight)
             if j < last:
                 g = F.relu(g)
-        y = g[ids, slot]
-        if return_routing:
-            return y, RoutingTrace((), w[ids], x.new_zeros(()))
-        return y
+        return g[ids, slot]
 
     @torch.no_grad()
     def reset_task_weights(
