@@ -20,6 +20,10 @@ moe                 MixtureOfExperts, 4 experts [400]*3       none
 care                CARE, 6 encoders [50, 50], trunk [400]*3  none
                     (10 encoders at T >= 50)
 paco                PaCo, K=5 sets of [400]*3                 none
+moore               MOORE, 4 orthogonal experts [400]*3,     none
+                    a head per task (6 experts at T >= 50)
+film                FiLMMLP, encoder [50, 50] -> 50,         none
+                    trunk [400]*3
 ==================  =======================================  =================
 
 The paper's baselines use no loss reweighting (REFERENCE.md, "Baselines"); hard
@@ -246,7 +250,6 @@ register_method(
     ),
 )
 register_method("soft-no-balance", MethodSpec("SoftModularPolicy", SHALLOW, "none"))
-
 # CARE (Sodhani et al. 2021): the Meta-World+ baselines' CAREConfig for MT10 (6 encoders
 # of widths [50, 50] -> 50, context and attention MLPs [50, 50], trunk [400]*3; 10 encoders
 # on MT50); mtrl trains it without loss reweighting. docs/architectures/care.md.
@@ -263,3 +266,19 @@ register_method("care", _care)
 # sets, [400]*3, identical init of the sets, no loss reweighting (temp_reweight=False).
 # Its extreme-task masking and w reset are not wired into MTSAC (docs/architectures/paco.md).
 register_method("paco", MethodSpec("PaCoPolicy", {"num_parameter_sets": 5}, "none"))
+
+
+# MOORE (Hendawy et al. 2024): the authors' Meta-World SAC runs (AhmedMagdyHendawy/MOORE,
+# run/metaworld/run_metaworld_mt{10,50}_mhsac_mt_moore.sh): experts [400]*3, a head per
+# task, 4 experts on MT10 and 6 on MT50, no loss reweighting. docs/architectures/moore.md.
+def _moore(observation_space: spaces.Box, action_space: spaces.Box, num_tasks: int) -> MethodSpec:
+    experts = 6 if num_tasks >= 50 else 4  # the paper's MT50 / MT10 settings
+    kwargs = {"num_experts": experts, "hidden_sizes": [400] * MLP_DEPTH, "multi_head": True}
+    return MethodSpec("MOOREPolicy", kwargs, "none")
+
+
+register_method("moore", _moore)
+# FiLM (Perez et al. 2018) as the Meta-World+ baselines' FiLMConfig: a task embedding of
+# 50, a generator and a state encoder of [50, 50] -> 50 with one scale and shift per
+# layer, trunk [400]*3; no loss reweighting. docs/architectures/film.md.
+register_method("film", MethodSpec("FiLMPolicy", {"modulation": "layer"}, "none"))

@@ -7,9 +7,11 @@ from modnet.baselines import MixtureOfExperts, MultiHeadMLP, TaskMLP
 from modnet.care import CARE
 from modnet.config import (
     CAREConfig,
+    FiLMMLPConfig,
     HardConfig,
     MixtureOfExpertsConfig,
     ModuleBankConfig,
+    MOOREConfig,
     MultiHeadMLPConfig,
     PaCoConfig,
     RoutedLinearConfig,
@@ -19,7 +21,9 @@ from modnet.config import (
     TopKConfig,
 )
 from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
+from modnet.film import FiLMMLP
 from modnet.module_bank import ModuleBank
+from modnet.moore import MOORE
 from modnet.paco import PaCo
 from modnet.routed_linear import RoutedLinear
 from modnet.routing import (
@@ -61,6 +65,10 @@ __all__ = [
     # networks
     "CARE",
     "CAREConfig",
+    "FiLMMLP",
+    "FiLMMLPConfig",
+    "MOORE",
+    "MOOREConfig",
     "MixtureOfExperts",
     "MixtureOfExpertsConfig",
     "MultiHeadMLP",

@@ -393,3 +393,57 @@ class PaCoConfig(_NetworkConfig):
     identical_init: Annotated[bool, Field(strict=True)] = True
     #: w_tau = W z + b with a bias shared by the tasks (Meta-World+); False: no b.
     task_weight_bias: Annotated[bool, Field(strict=True)] = True
+
+
+# --------------------------------------------------------------------------------------
+# MOORE and FiLM (issue #14): modnet.moore, modnet.film
+# --------------------------------------------------------------------------------------
+
+__all__ += ["FiLMMLPConfig", "MOOREConfig"]
+
+
+class MOOREConfig(_NetworkConfig):
+    """``MOORE``: k expert MLPs, orthonormalised per sample, mixed by task weights.
+
+    Defaults: the authors' Meta-World SAC runs (AhmedMagdyHendawy/MOORE) on MT10; use
+    ``num_experts=6`` on MT50 (``docs/architectures/moore.md``).
+    """
+
+    #: Experts k (4 on MT10, 6 on MT50).
+    num_experts: _Width = 4
+    #: Widths of every expert's layers (ReLU between, none after the last); the last is
+    #: the representation width d, at least k.
+    hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
+    #: One output head per task (the paper's Meta-World variant); False: one shared head.
+    multi_head: Annotated[bool, Field(strict=True)] = True
+
+    @model_validator(mode="after")
+    def _basis_fits(self) -> MOOREConfig:
+        if not self.hidden_sizes:
+            raise ValueError("hidden_sizes must hold at least one width, got ()")
+        if self.hidden_sizes[-1] < self.num_experts:
+            raise ValueError(
+                f"hidden_sizes[-1] (the representation width d) must be >= num_experts = "
+                f"{self.num_experts} (k orthonormal vectors need d >= k dimensions), got "
+                f"{self.hidden_sizes[-1]}"
+            )
+        return self
+
+
+class FiLMMLPConfig(_NetworkConfig):
+    """``FiLMMLP``: a state encoder modulated by task-conditioned scales and shifts, then an MLP.
+
+    Defaults: the Meta-World+ baselines' ``FiLMConfig`` (``docs/architectures/film.md``).
+    """
+
+    #: Width of the learned task embedding and of the encoder's output (50).
+    embedding_features: _Width = 50
+    #: Width of the encoder's hidden layers and of the scale/shift generator's (50).
+    encoder_features: _Width = 50
+    #: Hidden layers of the encoder and of the generator (2).
+    encoder_layers: int_at_least(0) = 2  # type: ignore[valid-type]
+    #: Hidden widths of the trunk on cat(encoding, task embedding), ReLU after each.
+    hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
+    #: ``"layer"``: one scale and one shift per encoder layer (Meta-World+ and mtrl);
+    #: ``"feature"``: one per feature (Perez et al. 2018, feature-wise).
+    modulation: Literal["layer", "feature"] = "layer"

@@ -19,7 +19,9 @@ from modnet_sb3.mtsac import MTSAC, REWEIGHTS, task_loss_weights, temperature_lo
 from modnet_sb3.networks import TaskActor, TaskCritic
 from modnet_sb3.policies import (
     CAREPolicy,
+    FiLMPolicy,
     MixtureOfExpertsPolicy,
+    MOOREPolicy,
     MultiHeadPolicy,
     PaCoPolicy,
     SoftModularPolicy,
@@ -36,6 +38,8 @@ from modnet_sb3.task_observation import (
 
 __all__ = [
     "CAREPolicy",
+    "FiLMPolicy",
+    "MOOREPolicy",
     "MTSAC",
     "REWEIGHTS",
     "MixtureOfExpertsPolicy",
@@ -62,6 +66,7 @@ __all__ = [
 
 # MTSAC's string aliases for issue #14's policies, so methods and saved models can name them.
 MTSAC.policy_aliases.update({"CAREPolicy": CAREPolicy, "PaCoPolicy": PaCoPolicy})
+MTSAC.policy_aliases.update({"MOOREPolicy": MOOREPolicy, "FiLMPolicy": FiLMPolicy})
 
 # The toy envs moved to modnet_sb3.testing in 0.2; the old names still resolve, with a
 # DeprecationWarning, until 0.3.

@@ -40,8 +40,10 @@ from torch import nn
 import modnet
 from modnet.config import (
     CAREConfig,
+    FiLMMLPConfig,
     FrozenConfig,
     MixtureOfExpertsConfig,
+    MOOREConfig,
     MultiHeadMLPConfig,
     PaCoConfig,
     SoftRoutedMLPConfig,
@@ -52,6 +54,8 @@ from modnet_sb3.task_observation import check_observation_space, check_task_obse
 
 __all__ = [
     "CAREPolicy",
+    "FiLMPolicy",
+    "MOOREPolicy",
     "MixtureOfExpertsPolicy",
     "MultiHeadPolicy",
     "PaCoPolicy",
@@ -359,3 +363,29 @@ class PaCoPolicy(TaskConditionedPolicy):
 
     network_config = PaCoConfig
     default_network = "PaCo"
+
+
+class MOOREPolicy(TaskConditionedPolicy):
+    """MOORE: actor and critics are ``MOORE`` (k orthonormalised experts, task-weighted mix).
+
+    Network settings (:class:`~modnet.config.MOOREConfig`): ``num_experts`` (4 on MT10, 6 on
+    MT50), ``hidden_sizes`` (each expert's, ``(400, 400, 400)``), ``multi_head`` (one output
+    head per task, as the authors' Meta-World runs). Each network has its own experts,
+    task encoder and heads, as in the authors' code.
+    """
+
+    network_config = MOOREConfig
+    default_network = "MOORE"
+
+
+class FiLMPolicy(TaskConditionedPolicy):
+    """FiLM: actor and critics are ``FiLMMLP`` (a task-modulated encoder and an MLP trunk).
+
+    Network settings (:class:`~modnet.config.FiLMMLPConfig`): ``embedding_features`` (50),
+    ``encoder_features`` (50), ``encoder_layers`` (2), ``hidden_sizes`` (the trunk's,
+    ``(400, 400, 400)``), ``modulation`` (``"layer"``, the Meta-World+ baselines'; or
+    ``"feature"``, Perez et al.'s feature-wise FiLM). Each network learns its own embedding.
+    """
+
+    network_config = FiLMMLPConfig
+    default_network = "FiLMMLP"
