@@ -192,7 +192,9 @@ class CARE(_TaskNetwork):
         h = self.encoders[0](x)  # [b, k, d'] every encoder on the same state
         for bank in self.encoders[1:]:
             h = bank(F.relu(h))
-        mixed = torch.bmm(attention.unsqueeze(1), h).squeeze(1)  # "b k, b k d -> b d"
+        # "b k, b k d -> b d" as a broadcast product and a sum: h is stored encoder-major
+        # ([k, b, d], ModuleBank's layout), where a bmm over b would run b tiny products.
+        mixed = (attention.unsqueeze(-1) * h).sum(dim=1)
         y = self.trunk(torch.cat([mixed, c], dim=-1))
         if return_routing:
             return y, RoutingTrace((), attention, x.new_zeros(()))
