@@ -358,7 +358,8 @@ class PaCoPolicy(TaskConditionedPolicy):
     ``hidden_sizes``, ``identical_init``, ``task_weight_bias``. Each network has its own
     task weights ``w`` (as in Meta-World+; the official code shares one ``w`` between
     the actor and the critics). Masking and resetting extreme tasks are trainer rules:
-    :func:`modnet.paco.mask_extreme_losses` and :meth:`modnet.PaCo.reset_task_weights`.
+    ``modnet.paco.mask_extreme_losses`` and ``PaCo.reset_task_weights``, which ``MTSAC``
+    does not call yet (``docs/architectures/paco.md``).
     """
 
     network_config = PaCoConfig
