@@ -40,7 +40,7 @@ def gram_schmidt(x: Tensor) -> Tensor:
     """Orthonormalise the ``k`` rows of every ``[k, d]`` matrix, in order (Gram-Schmidt).
 
     Row ``j`` of the result is row ``j`` of ``x`` minus its projections on the rows
-    before it, normalised to unit length: the paper's Eq. 4 (the authors'
+    before it, normalised to unit length: the paper's Gram-Schmidt process (the authors'
     ``OrthogonalLayer1D``). Computed for the whole batch at once as a reduced QR
     factorisation of ``xᵀ`` (Householder, so more stable in floating point than the
     sequential loop), with each column's sign chosen so that ``R``'s diagonal is

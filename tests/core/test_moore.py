@@ -52,7 +52,7 @@ def test_parameter_counts_match_the_official_network(
 
 # ------------------------------------------------------------------ Gram-Schmidt
 def loop_gram_schmidt(x: torch.Tensor) -> torch.Tensor:
-    """The paper's Eq. 4 written out: one sample, one vector at a time."""
+    """The Gram-Schmidt process written out: one sample, one vector at a time."""
     rows = []
     for sample in x:
         basis: list[torch.Tensor] = []
