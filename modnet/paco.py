@@ -142,8 +142,8 @@ class PaCo(_TaskNetwork):
         (entropy, total-variation distance), would print numbers without meaning.
 
         The batch is scattered into ``[t, slots, i]`` (``slots`` = most samples of one task
-        in the batch), so the padded size depends on the data and the forward does not
-        trace under ``torch.compile(fullgraph=True)``.
+        in the batch), a size that depends on the data; the forward still traces under
+        ``torch.compile(fullgraph=True)`` (tested with the ``aot_eager`` backend).
 
         Raises:
             ShapeError: ``x`` or ``task`` of the wrong type, dtype or shape, an id out of

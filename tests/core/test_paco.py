@@ -264,3 +264,16 @@ def test_bad_inputs() -> None:
         net(x.double(), torch.tensor([0, 1, 2]))
     with pytest.raises(ShapeError, match=r"PaCo.forward: x must"):
         net(x.long(), torch.tensor([0, 1, 2]))
+
+
+@pytest.mark.slow
+def test_compiles_with_fullgraph_and_matches_eager() -> None:
+    torch._dynamo.reset()
+    net = small()
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    x, ids = torch.randn(6, IN, requires_grad=True), torch.tensor([0, 2, 1, 1, 0, 2])
+    got = compiled(x, ids)
+    torch.testing.assert_close(got, net(x, ids), rtol=1e-5, atol=1e-6)
+    (grad,) = torch.autograd.grad(got.square().sum(), x)
+    (ref,) = torch.autograd.grad(net(x, ids).square().sum(), x)
+    torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-6)
