@@ -237,6 +237,16 @@ class TrainSettings(FrozenConfig):
     threads: int = Field(
         1, ge=1, description="Torch CPU threads; 1 avoids thread oversubscription on a busy CPU."
     )
+    env_workers: int | Literal["auto"] = Field(
+        1,
+        description="Processes stepping the envs (1: in this process); auto: the cores "
+        "--threads leaves free, at most one per task. Same transitions either way.",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the SAC losses (CUDA graphs on CUDA); slow to start, "
+        "the same numbers within float rounding.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Torch device for the networks."
     )
@@ -260,6 +270,13 @@ class TrainSettings(FrozenConfig):
         # MTSAC refuses too, but only after the envs exist).
         if value == "cuda" and not torch.cuda.is_available():
             raise ValueError("be a device this machine has (no CUDA here; use 'auto' or 'cpu')")
+        return value
+
+    @field_validator("env_workers")
+    @classmethod
+    def _workers_positive(cls, value: int | str) -> int | str:
+        if value != "auto" and value < 1:
+            raise ValueError("be an int >= 1 or 'auto'")
         return value
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ bottom; ``examples/common/`` holds the plumbing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -55,7 +56,7 @@ from modnet_metaworld import describe_protocol, evaluate, make_env, protocol_rec
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
 
 # Settings that may change when a run is resumed; everything else is the run's identity.
-RESUMABLE = ("total_steps", "progress_bar", "verbose", "device", "threads")
+RESUMABLE = ("total_steps", "progress_bar", "verbose", "device", "threads", "env_workers")
 
 
 def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
@@ -114,6 +115,7 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             update_order=schedule.update_order,
             seed=settings.seed,
             device=settings.device,
+            compile=settings.compile,
         )
     else:
         model = MTSAC.load(checkpoint.model, env=env, device=settings.device)
@@ -291,12 +293,24 @@ def build_env(settings: TrainSettings, schedule: Schedule) -> VecEnv:
             episode_length=schedule.episode_length,
             reward_function_version=settings.reward_function_version,
             tasks=None if settings.tasks is None else list(settings.tasks),
+            workers=env_workers(settings),
         )
     if settings.tasks is None:
         return env
     allowed = task_names(settings.benchmark)
     indices = sorted(allowed.index(name) for name in settings.tasks)
     return SubsetOneHot(env, num_tasks=len(allowed), task_indices=indices)
+
+
+def env_workers(settings: TrainSettings) -> int:
+    """Worker processes of each VecEnv: ``--env-workers``, or for ``auto`` the cores the
+    update's ``--threads`` leave free (at most one per task; 1, in this process, when
+    fewer than 2 are free: a single worker only adds the transfer)."""
+    if settings.env_workers != "auto":
+        return settings.env_workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    free = (cores or 1) - settings.threads
+    return min(free, settings.num_tasks) if free >= 2 else 1
 
 
 def choose_method(settings: TrainSettings, env: VecEnv):

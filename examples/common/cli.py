@@ -82,6 +82,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel])
         elif get_origin(annotation) is tuple:
             kwargs["nargs"] = "+"
             kwargs["metavar"] = name.upper().rstrip("S")
+        elif get_origin(annotation) in (Union, types.UnionType) and int in get_args(annotation):
+            # int or a named value (env_workers: 2 or "auto"): the model parses the string.
+            kwargs["type"] = str
+            kwargs["metavar"] = "INT|" + "|".join(
+                str(value) for arg in get_args(annotation) for value in get_args(arg)
+            )
         elif annotation in (int, float, str):
             kwargs["type"] = annotation
             kwargs["metavar"] = annotation.__name__.upper()

@@ -27,6 +27,7 @@ from .suites import (
     resolve_tasks,
     task_names,
 )
+from .workers import WorkerVecEnv
 from .wrappers import EpisodeWrapper, GoalWrapper, TaskOneHot
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def make_env(
     reward_function_version: str | None = None,
     tasks: Sequence[str] | None = None,
     vec_env_kwargs: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> VecEnv:
     """MT10 or MT50 as an SB3 VecEnv: column ``i`` is task ``i`` in Meta-World's order.
 
@@ -138,13 +140,19 @@ def make_env(
         reward_function_version: ``"v1"``, ``"v2"`` or None (Meta-World's default, v2).
             Returns under v1 and v2 are not comparable.
         tasks: optional subset of task names; columns still follow the benchmark order.
-        vec_env_kwargs: extra arguments of ``vec_env_cls`` (e.g. ``start_method``).
+        vec_env_kwargs: extra arguments of ``vec_env_cls`` (e.g. ``start_method``), or of
+            ``WorkerVecEnv`` when ``workers > 1``.
+        workers: with more than 1, the columns are stepped in this many worker
+            processes, a contiguous slice in each (``WorkerVecEnv``; ``vec_env_cls`` is
+            then not used). The transitions are the same as with 1.
 
     Returns:
         A VecEnv whose columns are wrapped in SB3's ``Monitor``; ``info["is_success"]``
         is set on the last step of every episode (any step succeeded).
     """
     where = "make_env"
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(mismatch(where, "workers", "be an int >= 1", repr(workers)))
     check_benchmark(benchmark, where)
     check_mode(mode, where)
     seed = check_seed(seed, where)
@@ -176,6 +184,9 @@ def make_env(
         )
         for name in names
     ]
+    if workers > 1:
+        # More workers than columns would leave processes without a column.
+        return WorkerVecEnv(factories, min(workers, len(factories)), **(vec_env_kwargs or {}))
     return vec_env_cls(factories, **(vec_env_kwargs or {}))  # type: ignore[call-arg]
 
 

@@ -152,6 +152,18 @@ class MTSAC(SAC):
             ``learning_starts`` either way.
         update_order: ``"sb3"`` (critics, then the actor against the updated critics) or
             ``"authors"`` (the actor against the critics as they were, then the critics).
+        compile: ``torch.compile`` the update's pieces: the policy's sample and log
+            probability, the temperature loss, the TD target, the critic loss and the actor
+            loss (each a graph; the backward passes, clipping and optimiser steps stay
+            eager). On CUDA the default mode is ``"reduce-overhead"`` (CUDA graphs). The
+            per-task log values are then read from the device only when the logger writes
+            (``dump_logs``), so the update has no host synchronisation. Inductor is set to
+            draw random numbers as eager does (``fallback_random``), so a compiled run
+            samples the same actions; the numbers agree with eager within float rounding.
+            The first updates pay the compilation (seconds to minutes).
+        compile_kwargs: arguments of ``torch.compile`` (e.g. ``{"backend": "aot_eager"}``,
+            ``{"mode": "max-autotune"}``); default: inductor, with ``mode="reduce-overhead"``
+            on CUDA.
 
     ``ent_coef="auto"`` (or ``"auto_<init>"``) learns the temperature vector; a float
     fixes every task's temperature. ``use_sde`` is not supported.
@@ -201,6 +213,8 @@ class MTSAC(SAC):
         task_names: list[str] | None = None,
         warmup_actions: str = "uniform",
         update_order: str = "sb3",
+        compile: bool = False,
+        compile_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if reweight not in REWEIGHTS:
             raise ConfigError(
@@ -220,6 +234,12 @@ class MTSAC(SAC):
                 mismatch(
                     "MTSAC", "update_order", f"be one of {list(UPDATE_ORDERS)}", repr(update_order)
                 )
+            )
+        if not isinstance(compile, bool):
+            raise ConfigError(mismatch("MTSAC", "compile", "be True or False", repr(compile)))
+        if compile_kwargs is not None and not isinstance(compile_kwargs, dict):
+            raise ConfigError(
+                mismatch("MTSAC", "compile_kwargs", "be a dict or None", repr(compile_kwargs))
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ConfigError(
@@ -257,6 +277,10 @@ class MTSAC(SAC):
         self.max_grad_norm = max_grad_norm
         self.warmup_actions = warmup_actions
         self.update_order = update_order
+        self.compile = compile
+        self.compile_kwargs = dict(compile_kwargs) if compile_kwargs is not None else None
+        self._compiled: dict[str, Any] | None = None
+        self._pending_logs: tuple[torch.Tensor, int] | None = None
         self.task_names = list(task_names) if task_names is not None else None
         self._diagnostic_obs: torch.Tensor | None = None
         self._diagnostic_actions: torch.Tensor | None = None
@@ -444,7 +468,13 @@ class MTSAC(SAC):
         return result
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_diagnostic_obs", "_diagnostic_actions"]
+        return [
+            *super()._excluded_save_params(),
+            "_diagnostic_obs",
+            "_diagnostic_actions",
+            "_compiled",
+            "_pending_logs",
+        ]
 
     # ------------------------------------------------------------------ helpers
     def _sample_action(
@@ -480,12 +510,66 @@ class MTSAC(SAC):
             for q_net in critic.q_networks:
                 _clip_(q_net.parameters(), self.max_grad_norm)
 
+    # The update's pieces, each one graph under compile=True (see _update_functions).
+    def _td_target(
+        self,
+        next_obs: torch.Tensor,
+        rewards: torch.Tensor,
+        dones: torch.Tensor,
+        discounts: torch.Tensor | float,
+        alpha: torch.Tensor,
+    ) -> torch.Tensor:
+        """SAC's soft TD target ``[B]`` from the target critics (call under ``no_grad``)."""
+        next_actions, next_log_prob = self.actor.action_log_prob(next_obs)
+        next_q = self._q_values(self.critic_target, next_obs, next_actions)
+        next_v = next_q.min(dim=0).values - alpha * next_log_prob.reshape(-1)
+        return rewards.reshape(-1) + (1 - dones.reshape(-1)) * discounts * next_v
+
+    def _critic_loss(
+        self, obs: torch.Tensor, actions: torch.Tensor, target_q: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        q = self._q_values(self.critic, obs, actions)  # [K, B]
+        return (weight * (q - target_q).pow(2)).mean(dim=1).sum()
+
+    def _actor_loss(
+        self,
+        obs: torch.Tensor,
+        actions_pi: torch.Tensor,
+        log_prob: torch.Tensor,
+        alpha: torch.Tensor,
+        weight: torch.Tensor,
+    ) -> torch.Tensor:
+        q_pi = self._q_values(self.critic, obs, actions_pi).min(dim=0).values
+        return (weight * (alpha * log_prob - q_pi)).mean()
+
+    def _update_functions(self) -> dict[str, Any]:
+        """The update's pieces: eager, or compiled once (``compile=True``) and kept."""
+        eager = {
+            "sample": lambda obs: self.actor.action_log_prob(obs),
+            "temperature_loss": temperature_loss,
+            "td_target": self._td_target,
+            "critic_loss": self._critic_loss,
+            "actor_loss": self._actor_loss,
+        }
+        if not self.compile:
+            return eager
+        if getattr(self, "_compiled", None) is None:
+            kwargs = dict(self.compile_kwargs or {})
+            if self.device.type == "cuda" and "backend" not in kwargs:
+                kwargs.setdefault("mode", "reduce-overhead")  # CUDA graphs
+            # Inductor's own random numbers differ from eager's; aten's keep a compiled
+            # run on the same action samples (and the same numbers) as an eager one.
+            import torch._inductor.config as inductor_config
+
+            inductor_config.fallback_random = True
+            self._compiled = {name: torch.compile(fn, **kwargs) for name, fn in eager.items()}
+        return self._compiled
+
     def _critic_step(
         self, obs: torch.Tensor, actions: torch.Tensor, target_q: torch.Tensor, weight: torch.Tensor
     ) -> torch.Tensor:
         """One critic update on ``Σ_k mean_b(w_t (Q_k − y)²)``; returns the loss."""
-        q = self._q_values(self.critic, obs, actions)  # [K, B]
-        critic_loss = (weight * (q - target_q).pow(2)).mean(dim=1).sum()
+        critic_loss = self._update_functions()["critic_loss"](obs, actions, target_q, weight)
         self.critic.optimizer.zero_grad()
         critic_loss.backward()
         self._clip_critic()
@@ -505,10 +589,13 @@ class MTSAC(SAC):
         critic_params = list(self.critic.parameters())
         for p in critic_params:
             p.requires_grad_(False)
-        q_pi = self._q_values(self.critic, obs, actions_pi).min(dim=0).values
-        for p in critic_params:
-            p.requires_grad_(True)
-        actor_loss = (weight * (alpha * log_prob - q_pi)).mean()
+        try:
+            actor_loss = self._update_functions()["actor_loss"](
+                obs, actions_pi, log_prob, alpha, weight
+            )
+        finally:
+            for p in critic_params:
+                p.requires_grad_(True)
         self.actor.optimizer.zero_grad()
         actor_loss.backward()
         _clip_(self.actor.parameters(), self.max_grad_norm)
@@ -525,15 +612,22 @@ class MTSAC(SAC):
 
         target_entropy = float(self.target_entropy)  # type: ignore[arg-type]
         sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, alpha loss
+        fns = self._update_functions()
+        cuda_graphs = self.compile and self.device.type == "cuda"
         for gradient_step in range(gradient_steps):
+            if cuda_graphs:
+                # A new step: outputs of the previous step's CUDA graphs may be overwritten.
+                torch.compiler.cudagraph_mark_step_begin()
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             task = state_and_task_ids(data.observations, self.num_tasks).task  # [B]
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+            actions_pi, log_prob = fns["sample"](data.observations)
             log_prob = log_prob.reshape(-1)  # [B]
 
             # Temperatures first; their updated values serve this step (authors' order).
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                alpha_loss = temperature_loss(self.log_ent_coef, task, log_prob, target_entropy)
+                alpha_loss = fns["temperature_loss"](
+                    self.log_ent_coef, task, log_prob, target_entropy
+                )
                 self.ent_coef_optimizer.zero_grad()
                 alpha_loss.backward()
                 self.ent_coef_optimizer.step()
@@ -545,12 +639,9 @@ class MTSAC(SAC):
             weight = task_loss_weights(log_alpha, self.reweight)[task]  # [B]
 
             with torch.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = self._q_values(self.critic_target, data.next_observations, next_actions)
-                next_v = next_q.min(dim=0).values - alpha * next_log_prob.reshape(-1)
                 discounts = data.discounts.reshape(-1) if data.discounts is not None else self.gamma
-                target_q = (
-                    data.rewards.reshape(-1) + (1 - data.dones.reshape(-1)) * discounts * next_v
+                target_q = fns["td_target"](
+                    data.next_observations, data.rewards, data.dones, discounts, alpha
                 )
 
             if self.update_order == "authors":
@@ -575,11 +666,19 @@ class MTSAC(SAC):
         self._n_updates += gradient_steps
         if gradient_steps == 0:
             return
-        means = (sums / gradient_steps).tolist()
+        if self.compile:
+            # No host synchronisation in the update: read when the logger writes.
+            self._pending_logs = (sums / gradient_steps, self._n_updates)
+            return
+        self._record_train_logs(sums / gradient_steps, self._n_updates)
+
+    def _record_train_logs(self, mean_losses: torch.Tensor, n_updates: int) -> None:
+        """Log the mean losses ``[3]`` (actor, critic, temperature) and per-task figures."""
+        means = mean_losses.tolist()
         temperatures = self.temperatures().tolist()
         weights = task_loss_weights(self.temperatures().log(), self.reweight).tolist()
         names = self.task_names or [str(i) for i in range(self.num_tasks)]
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/n_updates", n_updates, exclude="tensorboard")
         self.logger.record("train/ent_coef", float(np.mean(temperatures)))
         for name, value, w in zip(names, temperatures, weights, strict=True):
             self.logger.record(f"train/ent_coef/{name}", value)
@@ -590,6 +689,10 @@ class MTSAC(SAC):
             self.logger.record("train/ent_coef_loss", means[2])
 
     def dump_logs(self) -> None:
+        pending = getattr(self, "_pending_logs", None)
+        if pending is not None:
+            self._record_train_logs(*pending)
+            self._pending_logs = None
         # Routing diagnostics cost a forward pass, so they are computed only when the
         # logger is about to write (SB3's log interval), on the last training batch.
         if self._diagnostic_obs is not None:
