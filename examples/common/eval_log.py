@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
 
-from examples.common.atomic import atomic_write_text
+from examples.common.after_update import AfterUpdateCallback
+from examples.common.atomic import RunFolderError, atomic_write_text
 from examples.common.run_clock import RunClock
+from examples.common.signals import StopRequest, StopRequested
 
 __all__ = ["EvalCSV", "EvalRecorder", "EvalRow", "read_eval_csv"]
 
@@ -147,17 +148,30 @@ def _complete(row: dict[str, str | None]) -> bool:
 
 def read_eval_csv(path: Path, *, complete_only: bool = True) -> list[dict[str, str]]:
     """Rows of an eval CSV as dicts; a row torn by a kill is left out unless asked for."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise RunFolderError(
+            f"{path}: damaged, not a CSV of evaluations ({type(error).__name__}: {error}). "
+            "Restore it from a copy, or move it away to start the table afresh (the "
+            "resumed run then writes only the rows after its checkpoint)."
+        ) from error
     return [row for row in rows if _complete(row)] if complete_only else rows
 
 
-class EvalRecorder(BaseCallback):
+class EvalRecorder(AfterUpdateCallback):
     """Evaluate every ``every`` env steps; append the row to ``eval.csv`` and SB3's logger.
 
     ``evaluate(model) -> EvalRow`` (with ``env_steps`` left at 0) does the episodes;
-    this callback only decides when, and where the numbers go. Logged keys:
-    ``eval/success_rate``, ``eval/mean_return``, ``eval/success/<task>``.
+    this callback only decides when, and where the numbers go. It evaluates after the
+    step's update (``AfterUpdateCallback``): the row of step S is the model of step S,
+    the one a checkpoint of step S holds. Logged keys: ``eval/success_rate``,
+    ``eval/mean_return``, ``eval/success/<task>``.
+
+    On resume, the next evaluation is the first of the grid after the last row, so an
+    evaluation a stop abandoned (``signals.StopRequested``) is made at once. While a
+    stop is requested (``stop``), none starts.
     """
 
     def __init__(
@@ -166,24 +180,35 @@ class EvalRecorder(BaseCallback):
         table: EvalCSV,
         *,
         every: int,
+        stop: StopRequest | None = None,
     ) -> None:
         super().__init__()
         self.evaluate = evaluate
         self.table = table
         self.every = every
+        self.stop = stop
         self.last: EvalRow | None = None
         """The newest row this callback wrote (None before the first)."""
         self._next = every
 
-    def _on_training_start(self) -> None:
-        done = max(self.table.steps(), default=0)
-        self._next = (max(done, self.num_timesteps) // self.every + 1) * self.every
+    @property
+    def next_due(self) -> int:
+        """The env step of the next evaluation."""
+        return self._next
 
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
+    def _on_training_start(self) -> None:
+        super()._on_training_start()
+        done = max(self.table.steps(), default=0)
+        self._next = (done // self.every + 1) * self.every
+
+    def _after_update(self) -> None:
+        if self.num_timesteps < self._next or (self.stop is not None and self.stop.requested):
+            return
+        try:
             self.record(self.model)
-            self._next = (self.num_timesteps // self.every + 1) * self.every
-        return True
+        except StopRequested:
+            return  # abandoned: no row; the resumed run makes it
+        self._next = (self.num_timesteps // self.every + 1) * self.every
 
     def record(self, model: BaseAlgorithm) -> EvalRow:
         """Evaluate ``model`` now and write the row (also used for the final evaluation)."""

@@ -6,7 +6,8 @@ Layout::
       settings.json        resolved settings, schedule, method details, package versions
       eval.csv             mean and per-task success and return vs env steps (append-only)
       tb/                  TensorBoard events and SB3's progress_<session>.csv
-      checkpoints/         latest.json -> model_<steps>.zip (+ replay_buffer.pkl)
+      checkpoints/         latest.json -> model_<steps>.zip, state_<steps>.pkl
+                           (+ replay_buffer_<steps>.pkl)
       final_model.zip      the trained model (SB3 zip, optimisers included)
       plots/               success.png, routing_heatmaps.png, routing_embedding.png
       table.md             final success beside the paper's Table 1
@@ -22,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from examples.common.atomic import atomic_write_text
+from examples.common.atomic import RunFolderError, atomic_write_text, remove_stale_tmp
 
 __all__ = ["KEY_PACKAGES", "RunDir", "package_versions"]
 
@@ -82,9 +83,13 @@ class RunDir:
     def table(self) -> Path:
         return self.root / "table.md"
 
-    def create(self) -> None:
+    def create(self) -> list[Path]:
+        """Make the folders; remove temporary files a killed session left (returns them)."""
+        removed = []
         for folder in (self.root, self.tensorboard, self.checkpoints, self.plots):
             folder.mkdir(parents=True, exist_ok=True)
+            removed += remove_stale_tmp(folder)
+        return removed
 
     def write_record(self, record: dict[str, Any]) -> None:
         """Write settings.json (atomically), stamped with the time and package versions."""
@@ -96,7 +101,26 @@ class RunDir:
         atomic_write_text(self.settings_json, json.dumps(stamped, indent=2, default=str) + "\n")
 
     def read_record(self) -> dict[str, Any]:
-        return json.loads(self.settings_json.read_text())
+        """settings.json as a dict.
+
+        Raises:
+            RunFolderError: it is missing or damaged (the message names it).
+        """
+        try:
+            record = json.loads(self.settings_json.read_text())
+        except FileNotFoundError as error:
+            raise RunFolderError(
+                f"{self.settings_json}: missing; {self.root} is not a run folder"
+            ) from error
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            raise RunFolderError(
+                f"{self.settings_json}: damaged, not JSON ({type(error).__name__}: {error}). "
+                "It records the run's settings; restore it from a copy (a sweep's folder "
+                "holds the settings of each run in its name and in the sweep command)."
+            ) from error
+        if not isinstance(record, dict) or "settings" not in record:
+            raise RunFolderError(f"{self.settings_json}: not a run record (no 'settings')")
+        return record
 
     def next_session(self) -> int:
         """1 for a fresh run, 2 for its first resume...: names SB3's per-session CSV log."""
