@@ -26,8 +26,14 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv
 
-from examples.common.atomic import atomic_open, atomic_write_text
-from examples.common.checkpoints import CheckpointCallback, latest_checkpoint, save_checkpoint
+from examples.common.atomic import RunFolderError, atomic_open, atomic_write_text
+from examples.common.checkpoints import (
+    CheckpointCallback,
+    estimate_checkpoint_bytes,
+    find_checkpoint,
+    latest_checkpoint,
+    require_free_space,
+)
 from examples.common.cli import add_model_arguments, flag, namespace_to_values, with_flags
 from examples.common.eval_log import EvalCSV, EvalRecorder, EvalRow
 from examples.common.plots import (
@@ -37,12 +43,15 @@ from examples.common.plots import (
 )
 from examples.common.progress import CountingPredictor, TrainProgress
 from examples.common.results import load_run, with_sibling_seeds
+from examples.common.resume_state import check_checkpoint, load_state, restore_state, run_identity
 from examples.common.routing_probe import probe_routing, routing_distance
 from examples.common.run_clock import RunClock
 from examples.common.run_dir import RunDir
+from examples.common.signals import StopRequest, TrainingStopped, exit_code
 from examples.common.subset import SubsetOneHot
 from examples.common.summary import run_summary
 from examples.common.tables import success_table
+from examples.common.tb_output import ResumedTensorBoard
 from examples.methods import build_method
 from examples.paper_results import paper_success
 from examples.settings import (
@@ -60,7 +69,16 @@ RESUMABLE = ("total_steps", "progress_bar", "verbose", "device", "threads", "env
 
 
 def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
-    """Run (or continue) one training run; returns its folder."""
+    """Run (or continue) one training run; returns its folder.
+
+    SIGINT and SIGTERM write a checkpoint and raise ``TrainingStopped`` (its message
+    says how to resume); a second one exits at once (``examples/common/signals.py``).
+    """
+    with StopRequest() as stop:
+        return _train(settings, resume, stop)
+
+
+def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> Path:
     clock = RunClock()  # elapsed_s of eval.csv; a resume sets where it goes on from
     # -- 1. Settings: every check happens here, before any env or network is built.
     names = check_tasks(settings)
@@ -78,7 +96,23 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
                 str(run.root),
             )
         )
-    run.create()
+    stale = run.create()
+    if stale:
+        print(f"removed {len(stale)} temporary file(s) a killed session left in {run.root}")
+    # A resume checks its checkpoint against settings.json before anything is built or
+    # rewritten; a folder without one is refused (never silently trained afresh).
+    checkpoint = state = None
+    if resume is not None:
+        checkpoint, note = find_checkpoint(
+            run.checkpoints, replay_buffer=settings.save_replay_buffer
+        )
+        if note:
+            print(note)
+        state = None if checkpoint.state is None else load_state(checkpoint.state)
+        check_checkpoint(
+            "--resume", run.read_record(), checkpoint.model, state, MTSAC.policy_aliases
+        )
+        require_free_space(run.checkpoints, checkpoint.size())
     table = EvalCSV(run.eval_csv, names, clock=clock)
     # Measured here: a 400-wide MLP step took 5 ms on 1 thread, 140 ms on 2 threads of a
     # loaded 2-core CPU. Intra-op threads only pay off for large CPU batches.
@@ -91,9 +125,7 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
 
     # -- 3. Model: a fresh multi-task SAC for the method, or the run's last checkpoint.
     spec, method_record = choose_method(settings, env)
-    checkpoint = latest_checkpoint(run.checkpoints) if resume is not None else None
     if checkpoint is None:
-        table.drop_after(0)  # a run resumed before its first checkpoint starts over
         model = MTSAC(
             spec.policy,
             env,
@@ -117,10 +149,21 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             device=settings.device,
             compile=settings.compile,
         )
+        require_free_space(
+            run.checkpoints,
+            estimate_checkpoint_bytes(model, replay_buffer=settings.save_replay_buffer),
+        )
     else:
         model = MTSAC.load(checkpoint.model, env=env, device=settings.device)
         if checkpoint.replay_buffer is not None:
-            model.load_replay_buffer(checkpoint.replay_buffer)
+            try:
+                model.load_replay_buffer(checkpoint.replay_buffer)
+            except Exception as error:  # noqa: BLE001 -- a damaged pickle raises many kinds
+                raise RunFolderError(
+                    f"{checkpoint.replay_buffer}: damaged, cannot be read "
+                    f"({type(error).__name__}: {error}). Delete it, its model_*.zip and "
+                    "checkpoints/latest.json to resume from the previous checkpoint."
+                ) from error
         else:
             # No saved buffer: refill it with a fresh warm-up before updating again.
             model.learning_starts = model.num_timesteps + schedule.warmup_steps
@@ -149,7 +192,13 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
 
     # -- 4. Logging: SB3's logger writes a CSV per session and TensorBoard; its tables
     # go to stdout only with --verbose.
-    model.set_logger(make_logger(run, verbose=settings.verbose))
+    model.set_logger(
+        make_logger(
+            run,
+            verbose=settings.verbose,
+            resumed_at=None if checkpoint is None else checkpoint.num_timesteps,
+        )
+    )
 
     # -- 5. Callbacks: evaluate (-> eval.csv), then checkpoint (atomic), every N env
     # steps; the training bar last, so it shows an evaluation in the step it was taken.
@@ -164,7 +213,7 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
         # Fresh goals at each evaluation, as the authors drew them; indexed by the rows
         # already written, so a resumed run replays the goals of the rows it rewrites.
         counting = CountingPredictor(
-            model,
+            stop.guard(model),  # a signal abandons the evaluation (the resume makes it)
             total=episodes * max(schedule.episode_length.values()),
             desc=eval_bar,
             enabled=settings.progress_bar,
@@ -183,12 +232,17 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
             counting.close()
         return EvalRow(0, result.success_rate, result.mean_return)
 
-    recorder = EvalRecorder(evaluate_now, table, every=schedule.eval_freq)
+    recorder = EvalRecorder(evaluate_now, table, every=schedule.eval_freq, stop=stop)
+    # Checkpoints after the step's update, where every episode has just ended (exact).
     checkpoints = CheckpointCallback(
         run.checkpoints,
         every=schedule.checkpoint_freq,
         replay_buffer=settings.save_replay_buffer,
         clock=clock,
+        identity=run_identity(settings, names, method_record),
+        stop=stop,
+        horizons=list(schedule.episode_length.values()),  # column order: benchmark order
+        next_evaluation=lambda: recorder.next_due,
     )
     progress = TrainProgress(
         schedule.total_steps, lambda: recorder.last, enabled=settings.progress_bar
@@ -196,27 +250,36 @@ def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
 
     # -- 6. Learn. The paper's schedule is SB3's off-policy loop with train_freq=1 and
     # gradient_steps=1 on a T-column VecEnv: one gradient step per T env steps.
+    # A resume gives back the envs' episodes and the random generators last (loading
+    # reseeded them): from here the run is where the checkpoint was.
+    if state is not None and not restore_state(model, state) and state["exact"]:
+        print("the restored envs differ from the checkpoint's: the run is not bit-identical")
+    callbacks = CallbackList([recorder, checkpoints, progress])
+    callbacks.init_callback(model)
     remaining = schedule.total_steps - model.num_timesteps
-    if remaining > 0:
-        model.learn(
-            total_timesteps=remaining,
-            callback=CallbackList([recorder, checkpoints, progress]),
-            reset_num_timesteps=False,  # a resumed run continues its step count
-        )
-
-    # -- 7. Final evaluation, model, checkpoint, plots and table.
-    if max(table.steps(), default=-1) < model.num_timesteps:
-        recorder.record(model)
+    try:
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=callbacks,
+                reset_num_timesteps=False,  # a resumed run continues its step count
+            )
+        # -- 7. Final evaluation, model, checkpoint, plots and table.
+        if max(table.steps(), default=-1) < model.num_timesteps and not stop.requested:
+            recorder.record(model)
+        latest = latest_checkpoint(run.checkpoints)
+        if latest is None or latest.num_timesteps < model.num_timesteps:
+            checkpoints.save(exact=checkpoints.at_boundary)
+        if stop.requested:  # a signal after the last step: the resume finishes the run
+            raise TrainingStopped(stop.signum, model.num_timesteps, checkpoints.at_boundary)
+    except TrainingStopped as stopped:
+        progress.bar is not None and progress.bar.close()
+        env.close()
+        eval_env.close()
+        stopped.run = run.root
+        raise
     with atomic_open(run.final_model) as handle:
         model.save(handle)
-    latest = latest_checkpoint(run.checkpoints)
-    if latest is None or latest.num_timesteps < model.num_timesteps:
-        save_checkpoint(
-            model,
-            run.checkpoints,
-            replay_buffer=settings.save_replay_buffer,
-            elapsed_s=clock(),
-        )
     routing = write_reports(model, env, run, settings)
     env.close()
     eval_env.close()
@@ -322,14 +385,20 @@ def choose_method(settings: TrainSettings, env: VecEnv):
     return spec, {**record, **spec.record}
 
 
-def make_logger(run: RunDir, *, verbose: bool) -> Logger:
-    """SB3 logger to tb/progress_<session>.csv and TensorBoard (tb/); stdout if verbose."""
+def make_logger(run: RunDir, *, verbose: bool, resumed_at: int | None = None) -> Logger:
+    """SB3 logger to tb/progress_<session>.csv and TensorBoard (tb/); stdout if verbose.
+
+    ``resumed_at``: the checkpoint's step; TensorBoard drops the events a killed
+    session wrote after it (``ResumedTensorBoard``), so no step is drawn twice.
+    """
     # SB3's CSV writer truncates its file, so each session (fresh run, each resume) gets one.
     session = run.next_session()
     folder = str(run.tensorboard)
     formats = [
         make_output_format("csv", folder, log_suffix=f"_{session}"),
-        make_output_format("tensorboard", folder),
+        make_output_format("tensorboard", folder)
+        if resumed_at is None
+        else ResumedTensorBoard(folder, resumed_at=resumed_at),
     ]
     if verbose:
         formats.insert(0, make_output_format("stdout", folder))
@@ -411,9 +480,13 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[TrainSettings, Pa
                 "--resume", "DIR", "be a run folder holding settings.json", str(namespace.resume)
             )
         )
-    done = latest_checkpoint(RunDir(namespace.resume).checkpoints)
+    stored = RunDir(namespace.resume).read_record()["settings"]
+    done, _ = find_checkpoint(
+        RunDir(namespace.resume).checkpoints,
+        replay_buffer=stored.get("save_replay_buffer", True),
+    )
     total = values.get("total_steps")
-    if done is not None and total is not None and total < done.num_timesteps:
+    if total is not None and total < done.num_timesteps:
         raise ConfigError(
             mismatch(
                 "--resume",
@@ -422,7 +495,6 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[TrainSettings, Pa
                 total,
             )
         )
-    stored = RunDir(namespace.resume).read_record()["settings"]
     return validate_settings(
         {**stored, **values, "run_dir": str(namespace.resume)}
     ), namespace.resume
@@ -436,6 +508,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The same checks as from Python, worded with the flags (--total-steps) the user typed.
         print(f"error: {with_flags(str(error), TrainSettings)}", file=sys.stderr)
         return 2
+    except RunFolderError as error:  # a damaged or missing file, a full disk: named
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except TrainingStopped as stopped:  # SIGINT/SIGTERM: checkpoint written
+        print(stopped.message(), file=sys.stderr)
+        return exit_code(stopped.signum)
     return 0
 
 
