@@ -17,6 +17,10 @@ mlp-matched         SB3 MLP, 3 layers, widths matched to      none
                     soft-shallow's parameter count
 mt-mh-sac           MultiHeadMLP trunk [400, 400], head 400   none
 moe                 MixtureOfExperts, 4 experts [400]*3       none
+mt-sac-pcgrad       as mt-sac; PCGrad on the per-task losses  none
+mt-sac-gradnorm     as mt-sac; GradNorm (critic)              none
+mt-sac-cagrad       as mt-sac; CAGrad, c = 0.9                none
+mt-sac-famo         as mt-sac; FAMO (critic)                  none
 care                CARE, 6 encoders [50, 50], trunk [400]*3  none
                     (10 encoders at T >= 50)
 paco                PaCo, K=5 sets of [400]*3                 none
@@ -75,12 +79,14 @@ class MethodSpec(NamedTuple):
     ``policy_kwargs`` go to the policy as they are (a ``routing`` name included), so
     any option the policy takes can be set here. ``record`` holds what the run record
     keeps about the method besides these three (mlp-matched: its parameter counts).
+    ``algorithm_kwargs`` go to ``MTSAC`` itself (e.g. ``gradient_method``).
     """
 
     policy: str
     policy_kwargs: dict[str, Any]
     reweight: str
     record: Mapping[str, Any] = MappingProxyType({})
+    algorithm_kwargs: Mapping[str, Any] = MappingProxyType({})
 
 
 MethodBuilder = Callable[[spaces.Box, spaces.Box, int], MethodSpec]
@@ -143,7 +149,9 @@ def build_method(
     if isinstance(policy, type) and issubclass(policy, TaskConditionedPolicy):
         # MTSAC would pass T to such a policy itself; given here, the run record shows it.
         kwargs = {"num_tasks": num_tasks, **kwargs}
-    return method._replace(policy_kwargs=kwargs)
+    return method._replace(
+        policy_kwargs=kwargs, algorithm_kwargs=copy.deepcopy(dict(method.algorithm_kwargs))
+    )
 
 
 def _known(name: str, where: str) -> str:
@@ -282,3 +290,24 @@ register_method("moore", _moore)
 # 50, a generator and a state encoder of [50, 50] -> 50 with one scale and shift per
 # layer, trunk [400]*3; no loss reweighting. docs/architectures/film.md.
 register_method("film", MethodSpec("FiLMPolicy", {"modulation": "layer"}, "none"))
+
+
+# Multi-task gradient methods on the MT-SAC network (modnet.gradient_methods; the
+# settings and their sources: docs/gradient_methods.md). The per-task losses replace
+# the loss weighting, so reweight is "none" as for MT-SAC.
+def _gradient_method(name: str, **kwargs: Any) -> MethodSpec:
+    return MethodSpec(
+        "MlpPolicy",
+        {"net_arch": [400] * MLP_DEPTH},
+        "none",
+        algorithm_kwargs={"gradient_method": name, "gradient_method_kwargs": kwargs},
+    )
+
+
+register_method("mt-sac-pcgrad", _gradient_method("pcgrad"))
+# GradNorm: alpha = 1.5 (Chen et al. 2018, NYUv2); the weights' learning rate is ours.
+register_method("mt-sac-gradnorm", _gradient_method("gradnorm", alpha=1.5, lr=0.025))
+# CAGrad: c = 0.9 for MT10 (CAGrad's mtrl_files/run.sh; 0.5 for MT50), rescaled by 1/(1+c^2).
+register_method("mt-sac-cagrad", _gradient_method("cagrad", c=0.9))
+# FAMO: beta = 0.01 (w_lr), gamma = 1e-3, Adam, critic only (FAMO's mtrl_files/famo_state_sac.yaml).
+register_method("mt-sac-famo", _gradient_method("famo", lr=0.01, weight_decay=1e-3))

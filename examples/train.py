@@ -52,6 +52,7 @@ from examples.common.subset import SubsetOneHot
 from examples.common.summary import run_summary
 from examples.common.tables import success_table
 from examples.common.tb_output import ResumedTensorBoard
+from examples.common.widths import scale_widths
 from examples.methods import build_method
 from examples.paper_results import paper_success
 from examples.settings import (
@@ -84,9 +85,7 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
     names = check_tasks(settings)
     schedule = resolve_schedule(settings)
     check_schedule(schedule, settings.num_tasks)
-    run = RunDir(
-        Path(resume) if resume is not None else settings.run_dir or settings.default_run_dir()
-    )
+    run = RunDir(Path(resume) if resume is not None else settings.run_dir or fresh_run_dir(settings))
     if resume is None and run.settings_json.exists():
         raise ConfigError(
             mismatch(
@@ -148,6 +147,7 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
             seed=settings.seed,
             device=settings.device,
             compile=settings.compile,
+            **spec.algorithm_kwargs,  # e.g. a gradient method
         )
         require_free_space(
             run.checkpoints,
@@ -316,6 +316,22 @@ def check_tasks(settings: TrainSettings) -> list[str]:
     return [name for name in allowed if name in settings.tasks]
 
 
+def fresh_run_dir(settings: TrainSettings) -> Path:
+    """The default folder, or ``<default>-2``, ``-3``, ... if a run already holds it.
+
+    Running the same command twice starts a second run beside the first; an explicit
+    ``--run-dir`` that holds a run is refused instead (continue it with ``--resume``).
+    """
+    base = settings.default_run_dir()
+    folder, n = base, 1
+    while RunDir(folder).settings_json.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    if n > 1:
+        print(f"{base} holds a run; this one goes to {folder} (continue the first with --resume)")
+    return folder
+
+
 def check_schedule(schedule: Schedule, num_tasks: int) -> None:
     """Refuse schedules that cannot run: one VecEnv step is already T env steps."""
     for name in ("total_steps", "eval_freq", "checkpoint_freq"):
@@ -381,7 +397,11 @@ def choose_method(settings: TrainSettings, env: VecEnv):
     spec = build_method(
         settings.method, env.observation_space, env.action_space, num_tasks=env.num_envs
     )
+    scale = resolve_schedule(settings).width_scale  # the demo preset's small networks
+    spec = spec._replace(policy_kwargs=scale_widths(spec.policy, spec.policy_kwargs, scale))
     record = {"policy": spec.policy, "policy_kwargs": spec.policy_kwargs, "reweight": spec.reweight}
+    if spec.algorithm_kwargs:
+        record["algorithm_kwargs"] = dict(spec.algorithm_kwargs)
     return spec, {**record, **spec.record}
 
 

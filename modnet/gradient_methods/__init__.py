@@ -10,6 +10,7 @@ from modnet.gradient_methods.base import (
     GradientMethod,
     gradient_method_names,
     make_gradient_method,
+    per_task_mean,
     register_gradient_method,
     task_gradients,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "PCGrad",
     "gradient_method_names",
     "make_gradient_method",
+    "per_task_mean",
     "register_gradient_method",
     "task_gradients",
 ]

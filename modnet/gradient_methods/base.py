@@ -32,6 +32,7 @@ __all__ = [
     "GradientMethod",
     "gradient_method_names",
     "make_gradient_method",
+    "per_task_mean",
     "register_gradient_method",
     "task_gradients",
 ]
@@ -135,36 +136,69 @@ def task_gradients(losses: Tensor, params: list[Tensor], *, per_task: str = "bat
 
     ``per_task="batched"``: one vmapped backward (``is_grads_batched=True``, the
     identity as the batch of output gradients); ``"loop"``: ``T`` backward passes.
-    Parameters a loss does not reach get zero rows. The graph is released afterwards.
+    Parameters no loss reaches get zero columns. The graph is released afterwards.
     """
+    return _task_gradients(losses, params, per_task)[0]
+
+
+def _task_gradients(
+    losses: Tensor, params: list[Tensor], per_task: str
+) -> tuple[Tensor, list[bool]]:
+    """``G [T, P]`` and, per parameter, whether any loss reaches it."""
     num_tasks = losses.shape[0]
     if per_task == "batched":
         eye = torch.eye(num_tasks, dtype=losses.dtype, device=losses.device)
-        grads = torch.autograd.grad(
-            losses, params, grad_outputs=eye, is_grads_batched=True, allow_unused=True
+        grads = list(
+            torch.autograd.grad(
+                losses, params, grad_outputs=eye, is_grads_batched=True, allow_unused=True
+            )
         )
-        return torch.cat(
-            [
-                losses.new_zeros(num_tasks, p.numel()) if g is None else g.reshape(num_tasks, -1)
-                for g, p in zip(grads, params, strict=True)
-            ],
-            dim=1,
-        )
-    rows = []
-    for i in range(num_tasks):  # the oracle: T backward passes
-        grads = torch.autograd.grad(
-            losses[i], params, retain_graph=i < num_tasks - 1, materialize_grads=True
-        )
-        rows.append(torch.cat([g.reshape(-1) for g in grads]))
-    return torch.stack(rows)
+    else:
+        per_loss = [  # the oracle: T backward passes
+            torch.autograd.grad(
+                losses[i], params, retain_graph=i < num_tasks - 1, allow_unused=True
+            )
+            for i in range(num_tasks)
+        ]
+        grads = [
+            None
+            if all(g[k] is None for g in per_loss)
+            else torch.stack([p.new_zeros(p.shape) if g[k] is None else g[k] for g in per_loss])
+            for k, p in enumerate(params)
+        ]
+    reached = [g is not None for g in grads]
+    flat = torch.cat(
+        [
+            losses.new_zeros(num_tasks, p.numel()) if g is None else g.reshape(num_tasks, -1)
+            for g, p in zip(grads, params, strict=True)
+        ],
+        dim=1,
+    )
+    return flat, reached
 
 
-def add_flat_grad_(params: list[Tensor], direction: Tensor) -> None:
-    """Add the flat ``direction [P]`` to the ``.grad`` of ``params`` (as backward does)."""
+def per_task_mean(values: Tensor, task: Tensor, num_tasks: int) -> Tensor:
+    """Each task's mean of the per-sample ``values [B]``, ``[T]`` (0 for an absent task).
+
+    ``task`` int64 ``[B]``: each sample's task id. One ``index_add``, no loop over tasks.
+    """
+    totals = values.new_zeros(num_tasks).index_add(0, task, values)
+    counts = torch.bincount(task, minlength=num_tasks).clamp_min(1)
+    return totals / counts.to(values.dtype)
+
+
+def add_flat_grad_(params: list[Tensor], direction: Tensor, reached: list[bool]) -> None:
+    """Add the flat ``direction [P]`` to the ``.grad`` of ``params`` (as backward does).
+
+    A parameter no loss reaches keeps its ``.grad`` (``None`` stays ``None``, as after
+    ``loss.backward()``, so an optimiser skips it).
+    """
     offset = 0
-    for p in params:
+    for p, hit in zip(params, reached, strict=True):
         piece = direction[offset : offset + p.numel()].view_as(p)
         offset += p.numel()
+        if not hit:
+            continue
         if p.grad is None:
             p.grad = piece.detach().clone()
         else:
@@ -206,9 +240,9 @@ class GradientMethod:
         where = f"{type(self).__name__}.backward"
         losses = check_losses(where, losses, self.num_tasks)
         params = check_parameters(where, parameters)
-        grads = task_gradients(losses, params, per_task=self.per_task)
+        grads, reached = _task_gradients(losses, params, self.per_task)
         coefficients = self.combine(grads, losses.detach())
-        add_flat_grad_(params, coefficients.to(grads.dtype) @ grads)
+        add_flat_grad_(params, coefficients.to(grads.dtype) @ grads, reached)
         return coefficients.detach()
 
     def combine(self, grads: Tensor, losses: Tensor) -> Tensor:  # pragma: no cover - abstract

@@ -23,6 +23,7 @@ from modnet.gradient_methods import (
     PCGrad,
     gradient_method_names,
     make_gradient_method,
+    per_task_mean,
     task_gradients,
 )
 from modnet.gradient_methods.cagrad import cagrad_dual_objective
@@ -352,3 +353,18 @@ def test_gradnorm_and_famo_refuse_losses_they_cannot_take_the_ratio_or_log_of() 
         famo.backward(torch.stack([theta.sum(), -theta.sum()]), [theta])
     with pytest.raises(ConfigError, match="FAMO.update: the call order must be backward, step"):
         famo.update(torch.ones(2))
+
+
+def test_a_parameter_no_loss_reaches_keeps_no_gradient() -> None:
+    """As after ``loss.backward()``: ``.grad`` stays None, so an optimiser skips it."""
+    used = torch.ones(3, requires_grad=True)
+    unused = torch.ones(2, requires_grad=True)
+    PCGrad(2).backward(torch.stack([used.sum(), (2 * used).sum()]), [used, unused])
+    assert unused.grad is None
+    torch.testing.assert_close(used.grad, torch.full((3,), 3.0))
+
+
+def test_per_task_mean_is_each_tasks_mean() -> None:
+    values = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0])
+    task = torch.tensor([2, 0, 2, 0, 2])
+    torch.testing.assert_close(per_task_mean(values, task, 4), torch.tensor([3.5, 0.0, 11 / 3, 0]))
