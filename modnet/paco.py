@@ -153,14 +153,8 @@ class PaCo(_TaskNetwork):
         where, batch = self._checked("forward", x, task)
         ids = task_ids(task, self.num_tasks, batch, where)
         w = self.all_task_weights()  # [t, k]
-        # Slot of each sample among its task's samples (as in MultiHeadMLP).
-        counts = torch.bincount(ids, minlength=self.num_tasks)
-        slots = int(counts.max()) if batch > 0 else 0
-        order = torch.argsort(ids, stable=True)
-        starts = torch.cumsum(counts, 0) - counts
-        slot = torch.empty_like(ids)
-        slot[order] = torch.arange(batch, device=ids.device) - starts[ids[order]]
-        g = x.new_zeros(self.num_tasks, slots, x.shape[-1]).index_put((ids, slot), x)
+        group, slots = _task_slots(ids, self.num_tasks)
+        g = x.new_zeros(self.num_tasks, slots, x.shape[-1]).index_put(group, x)
         last = len(self.layers) - 1
         for j, bank in enumerate(self.layers):
             weight = torch.einsum("tk,kio->tio", w, bank.weight)  # θ_τ = Φ w_τ, Eq. 2
@@ -169,7 +163,7 @@ class PaCo(_TaskNetwork):
             g = torch.baddbmm(bias.unsqueeze(1), g, weight)
             if j < last:
                 g = F.relu(g)
-        return g[ids, slot]
+        return g[group]
 
     @torch.no_grad()
     def reset_task_weights(
@@ -187,6 +181,21 @@ class PaCo(_TaskNetwork):
         return interpolate_task_weights_(
             self.task_weights.weight, extreme, method=method, generator=generator
         )
+
+
+def _task_slots(ids: Tensor, num_tasks: int) -> tuple[tuple[Tensor, Tensor], int]:
+    """Where each sample goes in a task-major padded ``[t, slots, ...]`` tensor.
+
+    Returns ``((ids, slot), slots)``: sample ``i`` sits at ``[ids[i], slot[i]]``, its rank
+    among the samples of its task (their order in the batch); ``slots`` is the most
+    samples of one task. Same scheme as ``MultiHeadMLP.forward``.
+    """
+    counts = torch.bincount(ids, minlength=num_tasks)
+    first = torch.cumsum(counts, 0) - counts  # index of each task's first sample, sorted
+    rank = torch.empty_like(ids)
+    rank[torch.argsort(ids, stable=True)] = torch.arange(ids.shape[0], device=ids.device)
+    slots = int(counts.max()) if ids.shape[0] > 0 else 0
+    return (ids, rank - first[ids]), slots
 
 
 def extreme_tasks(task_loss: Tensor, threshold: float) -> Tensor:
