@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modnet.config import SoftRoutedMLPConfig
-from modnet.errors import ConfigError, ShapeError, mismatch
+from modnet.errors import ConfigError, mismatch
 from modnet.soft_routed_mlp import RoutingTrace, SoftRoutedMLP
 from modnet.task_input import task_one_hot
+from modnet.validation import check_batch_features, check_same_device
 
 __all__ = ["LoopSoftRoutedMLP"]
 
@@ -108,11 +109,10 @@ class LoopSoftRoutedMLP(nn.Module):
     ) -> Tensor | tuple[Tensor, RoutingTrace]:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or one-hot ``[b, t]`` -> ``[b, out]`` (and the trace)."""
         where = f"{type(self).__name__}.forward"
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ShapeError(
-                mismatch(where, "x", f"have shape (batch, {self.in_features})", tuple(x.shape))
-            )
-        z = task_one_hot(task, self.num_tasks, x.shape[0], where, dtype=x.dtype)
+        # The same checks, with the same messages, as SoftRoutedMLP's.
+        batch = check_batch_features(where, x, self.in_features, self.state_fc1.weight.dtype)
+        check_same_device(where, task, x.device)
+        z = task_one_hot(task, self.num_tasks, batch, where, dtype=x.dtype)
         if self.variant == "official":
             return self._official(x, z, return_routing)
         return self._paper(x, z, return_routing)

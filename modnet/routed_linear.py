@@ -24,7 +24,7 @@ from modnet.config import RoutedLinearConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
 from modnet.module_bank import ModuleBank
 from modnet.routing import Routing, RoutingStrategy, TopK, make_routing, selected_indices
-from modnet.validation import check_positive_int, check_positive_ints
+from modnet.validation import check_batch_features, check_positive_int, check_positive_ints
 
 __all__ = ["Dispatch", "RoutedLinear"]
 
@@ -138,18 +138,18 @@ class RoutedLinear(nn.Module):
             ``(out, routing)`` with ``return_routing=True``.
         """
         where = "RoutedLinear.forward"
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ShapeError(
-                mismatch(where, "x", f"have shape (batch, {self.in_features})", tuple(x.shape))
-            )
+        check_batch_features(where, x, self.in_features, self.router.weight.dtype)
         if context is None:
             router_input = x
         else:
             c = self.context_features or self.in_features
-            if context.dim() != 2 or context.shape[1] != c:
+            if isinstance(context, Tensor) and context.device != x.device:
                 raise ShapeError(
-                    mismatch(where, "context", f"have shape (batch, {c})", tuple(context.shape))
+                    mismatch(
+                        where, "context", f"be on the device of x ({x.device})", context.device
+                    )
                 )
+            check_batch_features(where, context, c, self.router.weight.dtype, name="context")
             if context.shape[0] != x.shape[0]:
                 raise ShapeError(
                     mismatch(

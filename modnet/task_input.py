@@ -55,14 +55,16 @@ def task_one_hot(
         raise ShapeError(mismatch(where, "task", "be int64 ids or a float one-hot", task.dtype))
     if task.is_floating_point():
         if task.dim() != 2 or task.shape[0] != batch_size or task.shape[1] != num_tasks:
+            hint = " (task ids must be an integer tensor)" if task.dim() == 1 else ""
             raise ShapeError(
                 mismatch(
                     where,
                     "task one-hot",
-                    f"have shape ({batch_size}, {num_tasks})",
+                    f"have shape ({batch_size}, {num_tasks}){hint}",
                     tuple(task.shape),
                 )
             )
+        _check_rows(task, where, exact=False)
         return task if dtype is None else task.to(dtype)
     if task.is_complex():
         raise ShapeError(mismatch(where, "task", "be int64 ids or a float one-hot", task.dtype))
@@ -79,21 +81,10 @@ def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tenso
     A floating input must be an exact one-hot ``[B, T]`` (a soft mixture has no id).
     """
     if isinstance(task, Tensor) and task.is_floating_point():
-        one_hot = task_one_hot(task, num_tasks, batch_size, where)
-        exact = ((one_hot == 0) | (one_hot == 1)).all(dim=-1) & (one_hot.sum(dim=-1) == 1)
-        if _compiling() or one_hot.device.type != "cpu":
-            torch._assert_async(exact.all(), f"{where}: task one-hot must be exact")
-        elif not bool(exact.all()):
-            bad = int((~exact).nonzero()[0, 0])
-            raise ShapeError(
-                mismatch(
-                    where,
-                    "task one-hot",
-                    "have exactly one 1 and zeros elsewhere in every row",
-                    f"row {bad} = {one_hot[bad].tolist()}",
-                )
-            )
-        return one_hot.argmax(dim=-1)
+        if task.dim() != 2 or task.shape[0] != batch_size or task.shape[1] != num_tasks:
+            task_one_hot(task, num_tasks, batch_size, where)  # words the shape error
+        _check_rows(task, where, exact=True)
+        return task.argmax(dim=-1)
     if not isinstance(task, Tensor):
         raise ShapeError(
             mismatch(where, "task", "be a torch.Tensor of ids or one-hots", type(task).__name__)
@@ -101,6 +92,36 @@ def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tenso
     if task.dtype == torch.bool or task.is_complex():
         raise ShapeError(mismatch(where, "task", "be int64 ids or a float one-hot", task.dtype))
     return _checked_ids(task, num_tasks, batch_size, where).long()
+
+
+def _check_rows(one_hot: Tensor, where: str, *, exact: bool) -> None:
+    """Refuse a float task ``[b, t]`` whose rows are not one-hots (or, unless ``exact``,
+    mixtures of tasks: finite, non-negative, summing to 1).
+
+    An all-zero, NaN or doubled row would otherwise embed as no task, NaN or two tasks
+    without a word. The sum's tolerance is ``sqrt(eps)`` of the dtype (3.5e-4 in float32),
+    loose enough for a softmax's rounding. Like the ids' range, this is a CPU check that
+    words the row; on an accelerator or under ``torch.compile`` it is an asynchronous
+    device assertion.
+    """
+    if exact:
+        ok = ((one_hot == 0) | (one_hot == 1)).all(dim=-1) & (one_hot.sum(dim=-1) == 1)
+        expected = "have exactly one 1 and zeros elsewhere in every row"
+    else:
+        tol = torch.finfo(one_hot.dtype).eps ** 0.5
+        finite = torch.isfinite(one_hot).all(dim=-1)
+        ok = finite & (one_hot >= 0).all(dim=-1) & ((one_hot.sum(dim=-1) - 1).abs() <= tol)
+        expected = (
+            "hold a one-hot (or a mixture of tasks: finite, non-negative, summing to 1) "
+            "in every row"
+        )
+    if _compiling() or one_hot.device.type != "cpu":
+        torch._assert_async(ok.all(), f"{where}: task one-hot must {expected}")
+    elif one_hot.numel() > 0 and not bool(ok.all()):
+        bad = int((~ok).nonzero()[0, 0])
+        raise ShapeError(
+            mismatch(where, "task one-hot", expected, f"row {bad} = {one_hot[bad].tolist()}")
+        )
 
 
 def _checked_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tensor:

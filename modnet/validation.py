@@ -47,28 +47,34 @@ def check_same_device(where: str, task: object, device: torch.device) -> None:
 
 
 def check_batch_features(
-    where: str, x: Tensor, in_features: int, dtype: torch.dtype | None = None
+    where: str, x: Tensor, in_features: int, dtype: torch.dtype | None = None, *, name: str = "x"
 ) -> int:
     """The batch size of ``x`` ``[b, in_features]``; a ``ShapeError`` for anything else.
 
-    ``x`` must be floating point, and with ``dtype`` (the network's parameters') of that
-    dtype unless autocast is on, which casts for itself: an integer or float64 state
-    would otherwise fail inside a matrix product with a message that names no argument.
+    ``x`` must be a tensor (a numpy array is refused, not converted: the caller chooses
+    the device and dtype), floating point, and with ``dtype`` (the network's parameters')
+    of that dtype unless autocast is on, which casts for itself. Every network and layer
+    refuses an integer or float64 state this way rather than casting it: a silent cast
+    would hide a float64 pipeline that doubles memory, and without the check the state
+    fails inside a matrix product with a message that names no argument. ``name`` is the
+    argument's name in the message.
     """
     if not isinstance(x, Tensor):
-        raise ShapeError(mismatch(where, "x", "be a torch.Tensor", type(x).__name__))
+        raise ShapeError(mismatch(where, name, "be a torch.Tensor", type(x).__name__))
     if not x.is_floating_point():
-        raise ShapeError(mismatch(where, "x", "be a floating-point tensor", x.dtype))
+        raise ShapeError(mismatch(where, name, "be a floating-point tensor", x.dtype))
     if dtype is not None and x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
         raise ShapeError(
             mismatch(
                 where,
-                "x",
-                f"have the network's dtype {dtype} (cast with x.to({dtype}) or the network "
-                f"with .to(x.dtype))",
+                name,
+                f"have the network's dtype {dtype} (cast with {name}.to({dtype}) or the "
+                f"network with .to({name}.dtype))",
                 x.dtype,
             )
         )
     if x.dim() != 2 or x.shape[1] != in_features:
-        raise ShapeError(mismatch(where, "x", f"have shape (batch, {in_features})", tuple(x.shape)))
+        raise ShapeError(
+            mismatch(where, name, f"have shape (batch, {in_features})", tuple(x.shape))
+        )
     return x.shape[0]

@@ -10,7 +10,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from modnet.errors import ConfigError, mismatch
 
 from .envs import make_env
-from .evaluation import PROTOCOLS, EvaluationResult, evaluate
+from .evaluation import (
+    PROTOCOLS,
+    EvaluationResult,
+    check_env_built_for,
+    check_episodes,
+    evaluate,
+)
 from .suites import (
     PAPER_HORIZON,
     Benchmark,
@@ -81,6 +87,9 @@ class MetaWorldEvalCallback(BaseCallback):
                 mismatch(where, "protocol", f"be one of {list(PROTOCOLS)}", repr(protocol))
             )
         seed = check_seed(seed, where)
+        check_episodes(episodes_per_task, protocol, where)
+        if eval_env is not None:
+            check_env_built_for(eval_env, self.benchmark, self.mode, where, "eval_env")
         if tasks is not None:
             tasks = resolve_tasks(self.benchmark, tasks, where)
         if episode_length is not None:

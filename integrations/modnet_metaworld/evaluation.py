@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from modnet.errors import ConfigError, ShapeError, mismatch
 
-from .envs import column_task_names, make_env
+from .envs import column_modes, column_task_names, make_env
 from .suites import (
     GOALS_PER_TASK,
     METAWORLD_HORIZON,
@@ -41,7 +41,7 @@ from .suites import (
     resolve_horizons,
 )
 
-__all__ = ["PROTOCOLS", "EvaluationResult", "Predictor", "evaluate"]
+__all__ = ["PROTOCOLS", "EvaluationResult", "Predictor", "check_env_built_for", "evaluate"]
 
 PROTOCOLS: tuple[str, ...] = ("paper", "metaworld")
 
@@ -83,7 +83,8 @@ class EvaluationResult(NamedTuple):
     """Which evaluation of the run this was: with ``seed``, it chose the fresh goals."""
 
 
-def _check_episodes(episodes_per_task: object, protocol: str, where: str) -> int:
+def check_episodes(episodes_per_task: object, protocol: str, where: str) -> int:
+    """``episodes_per_task`` as an int, or a ``ConfigError`` (at most 50 under ``"metaworld"``)."""
     limit = GOALS_PER_TASK if protocol == "metaworld" else None
     expected = f"be an int in [1, {limit}] (one episode per goal)" if limit else "be a positive int"
     if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int | np.integer):
@@ -157,7 +158,7 @@ def evaluate(
         )
     if episodes_per_task is None:
         episodes_per_task = GOALS_PER_TASK if protocol == "metaworld" else 3
-    episodes = _check_episodes(episodes_per_task, protocol, where)
+    episodes = check_episodes(episodes_per_task, protocol, where)
     if episode_length is not None:
         # Checked before any env is built; that it covers every column, further down.
         named = list(episode_length) if isinstance(episode_length, Mapping) else []
@@ -183,12 +184,7 @@ def evaluate(
                     (tasks, reward_function_version),
                 )
             )
-        column_task_names(env, where)  # rejects envs that make_env did not build
-        built_for = set(env.get_attr("mw_benchmark"))
-        if built_for != {benchmark}:
-            raise ConfigError(
-                mismatch(where, "env", f"be built for benchmark {benchmark!r}", sorted(built_for))
-            )
+        check_env_built_for(env, benchmark, mode, where)
 
     names = column_task_names(env, where)
     if episode_length is not None:
@@ -239,6 +235,41 @@ def evaluate(
         seed=seed,
         evaluation_index=evaluation_index,
     )
+
+
+def check_env_built_for(
+    env: VecEnv, benchmark: str, mode: str, where: str, name: str = "env"
+) -> None:
+    """Refuse a VecEnv that ``make_env`` did not build for ``benchmark`` and ``mode``.
+
+    The mode is compared column by column (each column's own ``"fixed"`` or
+    ``"conditioned"``, as ``make_env`` chose it for ``mode``): an env built with another
+    mode would otherwise play its own goals under ``mode``'s label. ``"authors-fixed"``
+    is told apart from ``"fixed"`` or ``"conditioned"`` only where their columns differ
+    (on MT50 every column of both is conditioned, so the two envs are the same).
+
+    Raises:
+        ConfigError: naming ``name``, what was expected and what the env was built for.
+    """
+    names = column_task_names(env, where)  # rejects envs that make_env did not build
+    built_for = set(env.get_attr("mw_benchmark"))
+    if built_for != {benchmark}:
+        raise ConfigError(
+            mismatch(where, name, f"be built for benchmark {benchmark!r}", sorted(built_for))
+        )
+    expected = column_modes(benchmark, mode, names)
+    built = dict(zip(names, env.get_attr("mw_mode"), strict=True))
+    wrong = [f"{task}: {built[task]}" for task in names if built[task] != expected[task]]
+    if wrong:
+        shown = ", ".join(wrong[:3]) + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+        raise ConfigError(
+            mismatch(
+                where,
+                name,
+                f"be built for mode {mode!r} (make_env(..., mode={mode!r}))",
+                f"columns built as {shown}",
+            )
+        )
 
 
 def _give_back(env: VecEnv, previous: list[tuple[int, bool]], saved: list[Any]) -> None:

@@ -261,7 +261,17 @@ class EpisodeWrapper(gym.Wrapper):
     def step(self, action: Any) -> Any:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
-        success = bool(info.get("success", 0.0))
+        if "success" not in info:
+            # Without Meta-World's flag every episode would count as a failure, silently.
+            raise ConfigError(
+                mismatch(
+                    "EpisodeWrapper.step",
+                    "the env's info",
+                    "hold Meta-World's 'success' flag (wrap a Meta-World env)",
+                    f"keys {sorted(info)} from {type(self.env.unwrapped).__name__}",
+                )
+            )
+        success = bool(info["success"])
         self._succeeded = self._succeeded or success
         if self._terminate_on_success and success:
             terminated = True

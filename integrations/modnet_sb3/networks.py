@@ -21,7 +21,7 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from torch import nn
 
 from modnet_sb3.critic_ensemble import ModuleEnsemble
-from modnet_sb3.task_observation import state_and_task_ids
+from modnet_sb3.task_observation import check_task_observations, state_and_task_ids
 
 __all__ = ["TaskActor", "TaskCritic"]
 
@@ -36,12 +36,39 @@ def _build(network_class: type[nn.Module], kwargs: dict[str, Any], **shape: int)
     return network_class(**shape, **copy.deepcopy(kwargs))
 
 
+class _FirstTrainingBatchCheck:
+    """Checks the observations of the first batch a module sees in training mode.
+
+    The policy's ``predict`` checks what is collected, and ``TaskBalancedReplayBuffer``
+    what is stored; neither sees what a training batch becomes on its way out of the
+    buffer (SB3's ``VecNormalize`` normalises it there: a one-hot of 1.414 / -0.707), nor
+    runs under plain SB3 ``SAC`` with its own buffer. One host-side check of the first
+    batch (one device synchronisation per module, once) refuses an observation that
+    cannot carry the task, whichever algorithm drives the policy. Skipped under
+    ``torch.compile``, which cannot read values without a graph break.
+    """
+
+    num_tasks: int
+    training: bool
+    _training_batch_checked: bool = False
+
+    def _check_training_batch(self, obs: torch.Tensor) -> None:
+        if self._training_batch_checked or not self.training or torch.compiler.is_compiling():
+            return
+        check_task_observations(
+            obs.detach().cpu().numpy(),
+            self.num_tasks,
+            where=f"{type(self).__name__} (first training batch)",
+        )
+        self._training_batch_checked = True
+
+
 def _has_routing(network_class: type[nn.Module]) -> bool:
     """Whether ``network_class.forward`` can return a routing trace (``return_routing``)."""
     return "return_routing" in inspect.signature(network_class.forward).parameters
 
 
-class TaskActor(BasePolicy):
+class TaskActor(_FirstTrainingBatchCheck, BasePolicy):
     """SAC actor: a tanh-squashed Gaussian whose mean and log-std come from one network.
 
     The network maps ``(state [B, S], task ids [B]) -> [B, 2A]``, split into mean and
@@ -102,6 +129,7 @@ class TaskActor(BasePolicy):
         self, obs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Mean ``[B, A]`` and clamped log-std ``[B, A]`` for ``obs [B, S + T]``."""
+        self._check_training_batch(obs)
         state, task = state_and_task_ids(obs, self.num_tasks)
         out = self.net(state, task)
         mean, log_std = out.split(self.action_dim, dim=-1)
@@ -129,7 +157,7 @@ class TaskActor(BasePolicy):
         return self(observation, deterministic)
 
 
-class TaskCritic(BaseModel):
+class TaskCritic(_FirstTrainingBatchCheck, BaseModel):
     """``n_critics`` independent Q networks ``Q_k(cat(state, action), task ids) -> [B, 1]``.
 
     With ``vmap_critics=True`` (default) the critics' parameters are stacked and all
@@ -190,6 +218,7 @@ class TaskCritic(BaseModel):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A critic's ``(x [B, S + A], task ids [B])`` from ``obs`` and ``actions``."""
+        self._check_training_batch(obs)
         state, task = state_and_task_ids(obs, self.num_tasks)
         return torch.cat([state, actions], dim=-1), task
 

@@ -29,6 +29,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from modnet.errors import ConfigError, mismatch
+from modnet.validation import check_positive_int
 
 __all__ = [
     "PointReachEnv",
@@ -128,6 +129,7 @@ def make_point_reach_vec_env(
         reward_scales: one reward scale per task (default all 1).
         env_kwargs: passed to every :class:`PointReachEnv`.
     """
+    check_positive_int("make_point_reach_vec_env", "num_tasks", num_tasks)
     for name, values in (("action_scales", action_scales), ("reward_scales", reward_scales)):
         if values is not None and len(values) != num_tasks:
             raise ConfigError(
@@ -209,6 +211,7 @@ class RandomStateEnv(gym.Env[np.ndarray, np.ndarray]):
 
 def make_random_state_vec_env(num_tasks: int = 10, seed: int = 0, **env_kwargs: Any) -> DummyVecEnv:
     """One :class:`RandomStateEnv` per task in a ``DummyVecEnv`` (Meta-World MT10 shapes by default)."""
+    check_positive_int("make_random_state_vec_env", "num_tasks", num_tasks)
     vec_env = DummyVecEnv(
         [
             (lambda task=task: RandomStateEnv(task, num_tasks, **env_kwargs))
