@@ -27,7 +27,9 @@ callbacks, save/load) is SB3's.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +44,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
 from modnet.errors import ConfigError, mismatch
+from modnet.gradient_methods import GRADIENT_METHODS, GradientMethod, per_task_mean
 from modnet_sb3.buffers import TaskBalancedReplayBuffer
 from modnet_sb3.critic_ensemble import clip_grad_norm_per_member_
 from modnet_sb3.diagnostics import record_routing_diagnostics
@@ -64,6 +67,15 @@ __all__ = ["MTSAC", "REWEIGHTS", "UPDATE_ORDERS", "task_loss_weights", "temperat
 REWEIGHTS = ("inverse_alpha", "paper", "none")
 UPDATE_ORDERS = ("sb3", "authors")
 WARMUP_ACTIONS = ("uniform", "policy")
+# The networks each gradient method combines the per-task losses of. GradNorm and FAMO
+# divide by / take the log of the losses, which SAC's actor loss is not (it is mostly
+# negative); FAMO's authors apply it to the critic only (FAMO's mtrl_files/famo.py).
+GRADIENT_METHOD_NETWORKS = {
+    "pcgrad": ("critic", "actor"),
+    "cagrad": ("critic", "actor"),
+    "gradnorm": ("critic",),
+    "famo": ("critic",),
+}
 
 
 def task_loss_weights(log_alpha: torch.Tensor, reweight: str) -> torch.Tensor:
@@ -161,6 +173,13 @@ class MTSAC(SAC):
             draw random numbers as eager does (``fallback_random``), so a compiled run
             samples the same actions; the numbers agree with eager within float rounding.
             The first updates pay the compilation (seconds to minutes).
+        gradient_method: combine the per-task losses with a multi-task gradient method
+            (:mod:`modnet.gradient_methods`) instead of their plain mean: ``"pcgrad"`` or
+            ``"cagrad"`` (critic and actor losses), ``"gradnorm"`` or ``"famo"`` (critic
+            loss only: their losses must be positive); ``None`` (default): the plain
+            mean. Task ``t``'s loss is the mean of its samples' (reweighted) losses; needs
+            a ``TaskBalancedReplayBuffer``. The method's state is saved with the model.
+        gradient_method_kwargs: the method's settings (e.g. ``{"c": 0.9}`` for CAGrad).
         compile_kwargs: arguments of ``torch.compile`` (e.g. ``{"backend": "aot_eager"}``,
             ``{"mode": "max-autotune"}``); default: inductor, with ``mode="reduce-overhead"``
             on CUDA.
@@ -215,6 +234,8 @@ class MTSAC(SAC):
         update_order: str = "sb3",
         compile: bool = False,
         compile_kwargs: dict[str, Any] | None = None,
+        gradient_method: str | None = None,
+        gradient_method_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if reweight not in REWEIGHTS:
             raise ConfigError(
@@ -240,6 +261,24 @@ class MTSAC(SAC):
         if compile_kwargs is not None and not isinstance(compile_kwargs, dict):
             raise ConfigError(
                 mismatch("MTSAC", "compile_kwargs", "be a dict or None", repr(compile_kwargs))
+            )
+        if gradient_method is not None and gradient_method not in GRADIENT_METHOD_NETWORKS:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "gradient_method",
+                    f"be None or one of {list(GRADIENT_METHOD_NETWORKS)}",
+                    repr(gradient_method),
+                )
+            )
+        if gradient_method_kwargs is not None and not isinstance(gradient_method_kwargs, dict):
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "gradient_method_kwargs",
+                    "be a dict or None",
+                    repr(gradient_method_kwargs),
+                )
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ConfigError(
@@ -280,6 +319,8 @@ class MTSAC(SAC):
         self.compile = compile
         self.compile_kwargs = dict(compile_kwargs) if compile_kwargs is not None else None
         self._compiled: dict[str, Any] | None = None
+        self.gradient_method = gradient_method
+        self.gradient_method_kwargs = dict(gradient_method_kwargs or {})
         self._pending_logs: tuple[torch.Tensor, int] | None = None
         self.task_names = list(task_names) if task_names is not None else None
         self._diagnostic_obs: torch.Tensor | None = None
@@ -401,8 +442,19 @@ class MTSAC(SAC):
                         self.batch_size,
                     )
                 )
+        if self.gradient_method is not None and not balanced:
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "replay_buffer_class",
+                    f"be TaskBalancedReplayBuffer with gradient_method={self.gradient_method!r} "
+                    "(every task needs samples in every batch)",
+                    self.replay_buffer_class,
+                )
+            )
         self._check_declared_num_tasks(given)
         super()._setup_model()
+        self._setup_gradient_methods()
         if self.log_ent_coef is not None:
             # SAC built one scalar log temperature; replace it with one per task.
             init = self.log_ent_coef.detach().reshape(-1)[0].item()
@@ -410,6 +462,37 @@ class MTSAC(SAC):
                 (self.num_tasks,), init, device=self.device
             ).requires_grad_(True)
             self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+
+    def _setup_gradient_methods(self) -> None:
+        """One gradient method per network it combines, as ``_gradient_method_<network>``."""
+        for network in ("critic", "actor"):
+            method = None
+            if network in GRADIENT_METHOD_NETWORKS.get(self.gradient_method, ()):
+                cls = GRADIENT_METHODS[self.gradient_method]
+                kwargs = dict(self.gradient_method_kwargs)
+                if "device" in inspect.signature(cls).parameters:
+                    kwargs["device"] = self.device
+                try:
+                    method = cls(self.num_tasks, **kwargs)
+                except TypeError as exc:  # an unknown setting
+                    raise ConfigError(
+                        mismatch(
+                            "MTSAC",
+                            "gradient_method_kwargs",
+                            f"hold settings of {cls.__name__} ({exc})",
+                            self.gradient_method_kwargs,
+                        )
+                    ) from exc
+            setattr(self, f"_gradient_method_{network}", method)
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        methods = [
+            f"_gradient_method_{network}"
+            for network in ("critic", "actor")
+            if getattr(self, f"_gradient_method_{network}", None) is not None
+        ]
+        return [*state_dicts, *methods], variables
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -612,6 +695,14 @@ class MTSAC(SAC):
         self, obs: torch.Tensor, actions: torch.Tensor, target_q: torch.Tensor, weight: torch.Tensor
     ) -> torch.Tensor:
         """One critic update on ``Σ_k mean_b(w_t (Q_k − y)²)``; returns the loss."""
+        if getattr(self, "_gradient_method_critic", None) is not None:
+            return self._combined_step(
+                "critic",
+                lambda: (
+                    weight * (self._q_values(self.critic, obs, actions) - target_q).pow(2)
+                ).sum(0),
+                obs,
+            )
         critic_loss = self._update_functions()["critic_loss"](obs, actions, target_q, weight)
         self.critic.optimizer.zero_grad()
         critic_loss.backward()
@@ -633,6 +724,10 @@ class MTSAC(SAC):
         for p in critic_params:
             p.requires_grad_(False)
         try:
+            if getattr(self, "_gradient_method_actor", None) is not None:
+                q_pi = self._q_values(self.critic, obs, actions_pi).min(dim=0).values
+                sample_losses = weight * (alpha * log_prob - q_pi)  # [B]
+                return self._combined_step("actor", lambda: sample_losses, obs)
             actor_loss = self._update_functions()["actor_loss"](
                 obs, actions_pi, log_prob, alpha, weight
             )
@@ -644,6 +739,34 @@ class MTSAC(SAC):
         _clip_(self.actor.parameters(), self.max_grad_norm)
         self.actor.optimizer.step()
         return actor_loss.detach()
+
+    def _combined_step(
+        self, network: str, sample_losses: Callable[[], torch.Tensor], obs: torch.Tensor
+    ) -> torch.Tensor:
+        """One update of ``network`` on its per-task losses, combined by its gradient method.
+
+        ``sample_losses()`` gives the per-sample losses ``[B]`` (their mean is the plain
+        loss); task ``t``'s loss is the mean over its samples. Returns the plain loss.
+        FAMO then learns from the same batch's losses at the updated parameters.
+        """
+        method: GradientMethod = getattr(self, f"_gradient_method_{network}")
+        net = self.critic if network == "critic" else self.actor
+        task = state_and_task_ids(obs, self.num_tasks).task
+        losses = sample_losses()
+        net.optimizer.zero_grad()
+        method.backward(
+            per_task_mean(losses, task, self.num_tasks),
+            [p for p in net.parameters() if p.requires_grad],
+        )
+        if network == "critic":
+            self._clip_critic()
+        else:
+            _clip_(self.actor.parameters(), self.max_grad_norm)
+        net.optimizer.step()
+        if method.needs_losses_after:
+            with torch.no_grad():
+                method.update(per_task_mean(sample_losses(), task, self.num_tasks))
+        return losses.mean().detach()
 
     # ------------------------------------------------------------------ training
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
