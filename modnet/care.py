@@ -65,6 +65,9 @@ class CARE(_TaskNetwork):
             embedding and of the encoded context ``c_t`` (50).
         hidden_sizes: hidden widths of the trunk on ``cat(h, c_t)`` (``(400, 400, 400)``).
         temperature: softmax temperature of the attention (1.0).
+        detach_context: the attention reads ``c_t`` detached, so the context encoder learns
+            only through the trunk (mtrl's ``should_detach_task_encoding``); ``False``
+            (default, as Meta-World+): through the attention too.
         context: optional fixed task contexts ``[T, c]`` (a tensor or nested sequence of
             floats), e.g. sentence embeddings of task descriptions. Stored as a buffer
             (not trained); replaces the learned embedding, and is read as given (no ReLU).
@@ -85,6 +88,7 @@ class CARE(_TaskNetwork):
         embedding_dim: int = 50,
         hidden_sizes: Sequence[int] = (400, 400, 400),
         temperature: float = 1.0,
+        detach_context: bool = False,
         context: Tensor | Sequence[Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
@@ -102,6 +106,9 @@ class CARE(_TaskNetwork):
                 mismatch(where, "temperature", "be a finite number > 0", repr(temperature))
             )
         self.temperature = float(temperature)
+        if not isinstance(detach_context, bool):
+            raise ConfigError(mismatch(where, "detach_context", "be a bool", repr(detach_context)))
+        self.detach_context = detach_context
 
         table = self._context_table(where, context)
         if table is None:
@@ -166,7 +173,7 @@ class CARE(_TaskNetwork):
         return self._attend(self.task_context(z))
 
     def _attend(self, c: Tensor) -> Tensor:
-        logits = self.attention(c)
+        logits = self.attention(c.detach() if self.detach_context else c)
         if self.temperature != 1.0:
             logits = logits / self.temperature
         return softmax_last(logits)

@@ -360,6 +360,8 @@ class CAREConfig(_NetworkConfig):
     hidden_sizes: tuple[_Width, ...] = (400, 400, 400)
     #: Softmax temperature of the attention over the encoders.
     temperature: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    #: The attention reads the context detached (mtrl's should_detach_task_encoding).
+    detach_context: Annotated[bool, Field(strict=True)] = False
     #: Fixed task contexts [T, c] (e.g. sentence embeddings of the task descriptions)
     #: instead of a learned embedding; None: learned.
     context: tuple[tuple[_FiniteFloat, ...], ...] | None = None

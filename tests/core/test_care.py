@@ -178,6 +178,7 @@ def test_from_config_builds_the_same_network() -> None:
         "embedding_dim",
         "hidden_sizes",
         "temperature",
+        "detach_context",
         "context",
     }
 
@@ -235,3 +236,16 @@ def test_compiles_with_fullgraph_and_matches_eager() -> None:
     (grad,) = torch.autograd.grad(got.square().sum(), x)
     (ref,) = torch.autograd.grad(net(x, ids).square().sum(), x)
     torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_detach_context_stops_the_attentions_gradient_into_the_context() -> None:
+    x, ids = torch.randn(5, IN), torch.tensor([0, 1, 2, 3, 1])
+    grads = {}
+    for detach in (False, True):
+        net = small(detach_context=detach)
+        net.attention_weights(ids).square().sum().backward()  # a loss on the attention only
+        grads[detach] = net.task_embedding.grad
+        net.zero_grad()
+        torch.testing.assert_close(net(x, ids), reference(net, x, ids), rtol=1e-5, atol=1e-5)
+    assert grads[False].abs().sum() > 0
+    assert grads[True] is None  # nothing reached the embedding
