@@ -269,7 +269,7 @@ def test_bad_inputs() -> None:
 @pytest.mark.slow
 def test_compiles_with_fullgraph_and_matches_eager() -> None:
     torch._dynamo.reset()
-    net = small()
+    net = small(hidden_sizes=(6,))  # one hidden layer: a short compile
     compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
     x, ids = torch.randn(6, IN, requires_grad=True), torch.tensor([0, 2, 1, 1, 0, 2])
     got = compiled(x, ids)
