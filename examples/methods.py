@@ -260,7 +260,7 @@ register_method(
 register_method("soft-no-balance", MethodSpec("SoftModularPolicy", SHALLOW, "none"))
 # CARE (Sodhani et al. 2021): the Meta-World+ baselines' CAREConfig for MT10 (6 encoders
 # of widths [50, 50] -> 50, context and attention MLPs [50, 50], trunk [400]*3; 10 encoders
-# on MT50); mtrl trains it without loss reweighting. docs/architectures/care.md.
+# on MT50); no loss reweighting, as the other baselines here. docs/architectures/care.md.
 CARE_EXPERTS = {10: 6, 50: 10}
 
 
