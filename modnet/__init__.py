@@ -22,6 +22,14 @@ from modnet.config import (
 )
 from modnet.errors import ConfigError, MissingDependencyError, ModnetError, ShapeError
 from modnet.film import FiLMMLP
+from modnet.gradient_methods import (
+    FAMO,
+    CAGrad,
+    GradientMethod,
+    GradNorm,
+    PCGrad,
+    make_gradient_method,
+)
 from modnet.module_bank import ModuleBank
 from modnet.moore import MOORE
 from modnet.paco import PaCo
@@ -84,6 +92,13 @@ __all__ = [
     "register_variant",
     "task_one_hot",
     "variant_names",
+    # multi-task gradient methods
+    "CAGrad",
+    "FAMO",
+    "GradNorm",
+    "GradientMethod",
+    "PCGrad",
+    "make_gradient_method",
 ]
 
 __version__ = "0.1.0"

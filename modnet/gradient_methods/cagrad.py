@@ -98,7 +98,8 @@ class CAGrad(GradientMethod):
             the average gradient).
         rescale: divide the direction by ``1 + c²`` (the authors' default).
         iterations: iterations of the dual solver.
-        per_task: how the per-task gradients are computed, ``"batched"`` or ``"loop"``.
+        per_task: how the per-task gradients are computed: ``"auto"`` (the loop on the
+            CPU, batched elsewhere), ``"batched"`` or ``"loop"``.
     """
 
     def __init__(
@@ -108,7 +109,7 @@ class CAGrad(GradientMethod):
         c: float = 0.5,
         rescale: bool = True,
         iterations: int = 100,
-        per_task: str = "batched",
+        per_task: str = "auto",
     ) -> None:
         super().__init__(num_tasks, per_task=per_task)
         self.c = check_positive("CAGrad", "c", c, allow_zero=True)

@@ -64,7 +64,8 @@ class GradNorm(GradientMethod):
             every weighted gradient norm to the same value).
         lr: learning rate of the weights' Adam optimiser.
         device: where the weights live (that of the losses).
-        per_task: how the per-task gradients are computed, ``"batched"`` or ``"loop"``.
+        per_task: how the per-task gradients are computed: ``"auto"`` (the loop on the
+            CPU, batched elsewhere), ``"batched"`` or ``"loop"``.
 
     The losses must be positive at the first step (they define ``L_i(0)``).
     """
@@ -76,7 +77,7 @@ class GradNorm(GradientMethod):
         alpha: float = 1.5,
         lr: float = 0.025,
         device: torch.device | str | None = None,
-        per_task: str = "batched",
+        per_task: str = "auto",
     ) -> None:
         super().__init__(num_tasks, per_task=per_task)
         self.alpha = check_positive("GradNorm", "alpha", alpha, allow_zero=True)

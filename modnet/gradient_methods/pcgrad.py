@@ -50,13 +50,14 @@ class PCGrad(GradientMethod):
         num_tasks: ``T``.
         seed: seed of the method's own generator for the random orders (its state is
             in ``state_dict``, so a resumed run draws the same orders).
-        per_task: how the per-task gradients are computed, ``"batched"`` or ``"loop"``.
+        per_task: how the per-task gradients are computed: ``"auto"`` (the loop on the
+            CPU, batched elsewhere), ``"batched"`` or ``"loop"``.
 
     With no conflicting pair the direction is ``Σ_i g_i``, the gradient of the summed
     losses (the paper sums the projected gradients).
     """
 
-    def __init__(self, num_tasks: int, *, seed: int = 0, per_task: str = "batched") -> None:
+    def __init__(self, num_tasks: int, *, seed: int = 0, per_task: str = "auto") -> None:
         super().__init__(num_tasks, per_task=per_task)
         self.generator = torch.Generator().manual_seed(int(seed))
 
