@@ -251,7 +251,17 @@ def check_env_built_for(
     Raises:
         ConfigError: naming ``name``, what was expected and what the env was built for.
     """
-    names = column_task_names(env, where)  # rejects envs that make_env did not build
+    try:
+        names = list(env.get_attr("mw_task_name"))
+    except AttributeError as error:
+        raise ConfigError(
+            mismatch(
+                where,
+                name,
+                "be a VecEnv built by modnet_metaworld.make_env",
+                type(env).__name__,
+            )
+        ) from error
     built_for = set(env.get_attr("mw_benchmark"))
     if built_for != {benchmark}:
         raise ConfigError(

@@ -23,8 +23,9 @@ import gymnasium as gym
 import numpy as np
 
 from modnet.errors import ConfigError, mismatch
+from modnet.validation import check_positive_int
 
-from .suites import check_episode_length, column_seed
+from .suites import check_benchmark, check_episode_length, column_seed, task_names
 
 if TYPE_CHECKING:
     from metaworld.types import Task
@@ -50,6 +51,20 @@ def _meta_world_base(where: str, env: Any) -> Any:
             )
         )
     return base
+
+
+def _check_task_index(where: str, task_index: object, num_tasks: object) -> None:
+    """A ``ConfigError`` unless ``task_index`` is an int in ``[0, num_tasks)``: a negative
+    index would set the one-hot's entry counted from the end, silently."""
+    check_positive_int(where, "num_tasks", num_tasks)
+    if (
+        isinstance(task_index, bool)
+        or not isinstance(task_index, int | np.integer)
+        or not 0 <= task_index < num_tasks  # type: ignore[operator]
+    ):
+        raise ConfigError(
+            mismatch(where, "task_index", f"be in [0, {num_tasks}) as an int", repr(task_index))
+        )
 
 
 class GoalWrapper(gym.Wrapper):
@@ -80,6 +95,8 @@ class GoalWrapper(gym.Wrapper):
         seed: int,
     ) -> None:
         _meta_world_base("GoalWrapper", env)
+        check_benchmark(benchmark, "GoalWrapper")
+        _check_task_index("GoalWrapper", task_index, len(task_names(benchmark)))  # type: ignore[arg-type]
         super().__init__(env)
         self.mw_task_name = task_name
         self.mw_task_index = task_index
@@ -295,6 +312,7 @@ class TaskOneHot(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, *, task_index: int, num_tasks: int) -> None:
         base = _meta_world_base("TaskOneHot", env)
+        _check_task_index("TaskOneHot", task_index, num_tasks)
         super().__init__(env)
         low = np.asarray(base.sawyer_observation_space.low, dtype=np.float64).copy()
         high = np.asarray(base.sawyer_observation_space.high, dtype=np.float64).copy()

@@ -39,6 +39,18 @@ __all__ = [
 ]
 
 
+def _check_task(where: str, task: object, num_tasks: object) -> None:
+    """A ``ConfigError`` unless ``task`` is an int in ``[0, num_tasks)`` (a negative index
+    would pick a task from the end, a float or bool would pass a range check)."""
+    check_positive_int(where, "num_tasks", num_tasks)
+    if (
+        isinstance(task, bool)
+        or not isinstance(task, int | np.integer)
+        or not 0 <= task < num_tasks  # type: ignore[operator]
+    ):
+        raise ConfigError(mismatch(where, "task", f"be in [0, {num_tasks}) as an int", repr(task)))
+
+
 class PointReachEnv(gym.Env[np.ndarray, np.ndarray]):
     """One task of the point-reaching family.
 
@@ -66,10 +78,7 @@ class PointReachEnv(gym.Env[np.ndarray, np.ndarray]):
         reward_scale: float = 1.0,
         goal_radius: float = 0.6,
     ) -> None:
-        if num_tasks < 1:
-            raise ConfigError(mismatch("PointReachEnv", "num_tasks", "be >= 1", num_tasks))
-        if not 0 <= task < num_tasks:
-            raise ConfigError(mismatch("PointReachEnv", "task", f"be in [0, {num_tasks})", task))
+        _check_task("PointReachEnv", task, num_tasks)
         if max_steps < 1:
             raise ConfigError(mismatch("PointReachEnv", "max_steps", "be >= 1", max_steps))
         self.task = task
@@ -180,8 +189,7 @@ class RandomStateEnv(gym.Env[np.ndarray, np.ndarray]):
         action_dim: int = 4,
         max_steps: int = 150,
     ) -> None:
-        if not 0 <= task < num_tasks:
-            raise ConfigError(mismatch("RandomStateEnv", "task", f"be in [0, {num_tasks})", task))
+        _check_task("RandomStateEnv", task, num_tasks)
         self.task, self.num_tasks, self.state_dim = task, num_tasks, state_dim
         self.max_steps = max_steps
         self._one_hot = np.eye(num_tasks, dtype=np.float32)[task]
