@@ -34,15 +34,15 @@ TASKS = ("reach-v3", "push-v3")  # MT10: conditioned in both presets' Fixed (aut
 MT50_TASKS = ("reach-v3", "hammer-v3")  # horizons 150 and 200 in the authors' code
 METHOD = "test-resume-tiny"
 COMMON = [
-    "--method", METHOD, "--total-steps", "240", "--warmup-steps", "40",
+    "--method", METHOD, "--total-steps", "200", "--warmup-steps", "40",
     "--eval-freq", "80", "--checkpoint-freq", "60", "--eval-episodes", "1",
     "--batch-per-task", "4", "--replay-size", "400", "--threads", "1", "--no-progress-bar",
 ]  # fmt: skip
 
 SETTINGS: dict[str, list[str]] = {
     # The smoke preset, conditioned: fresh goals at every reset and at every evaluation
-    # (the evaluation stream); horizons 6: every checkpoint due (60, 120, 180) waits
-    # for the next boundary (every 12 env steps).
+    # (the evaluation stream); horizons 6: boundaries every 12 env steps, so the
+    # checkpoints due at 60, 120, 180 fall on one.
     "smoke": ["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
     # The paper preset: authors-fixed on MT50 (every column conditioned), the authors'
     # update order, per-task horizons 6 and 8 (boundaries every 48 env steps).
@@ -53,13 +53,18 @@ SETTINGS: dict[str, list[str]] = {
 KILLS = (
     "after-checkpoint",  # SIGKILL right after the second checkpoint's latest.json
     "during-checkpoint-write",  # SIGKILL half-way through the second checkpoint's buffer
-    "during-evaluation",  # SIGKILL in the second evaluation's episodes
-    "between-checkpoints",  # SIGKILL at env step 200, mid-episode, no write under way
+    "during-evaluation",  # SIGKILL in the second evaluation's episodes (step 160)
+    "between-checkpoints",  # SIGKILL at step 170: mid-episode, after row 160, no write
 )
-CASES = [("smoke", kill) for kill in KILLS] + [
-    ("paper", "during-checkpoint-write"),
-    ("paper", "during-evaluation"),
-]
+CASES = [("smoke", kill) for kill in KILLS] + [("paper", "during-checkpoint-write")]
+
+SIGNALS = (
+    "sigterm",  # SIGTERM at step 70 (mid-episode): the checkpoint waits for step 72
+    "sigterm-no-time",  # the same with no time to wait: a mid-episode checkpoint at 70
+    "sigterm-during-evaluation",  # SIGTERM in the evaluation of step 160: abandoned
+    "sigint-twice",  # SIGINT, then SIGINT again while the checkpoint is being written
+)
+"""Signal cases, on the smoke setting."""
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -153,14 +158,67 @@ def _kill_hook(kill: str) -> None:
         step = train.TrainProgress._on_step
 
         def stepped_then_killed(self):
-            if self.num_timesteps >= 200:
+            if self.num_timesteps >= 170:
                 die()
             return step(self)
 
         train.TrainProgress._on_step = stepped_then_killed
 
 
-def _fork(function, log: Path) -> int:
+def _signal_hook(case: str) -> None:
+    """Arrange for this (child) process to signal itself as ``case`` says."""
+    import functools
+    import signal
+
+    import examples.train as train
+    from examples.common.signals import StopRequest
+
+    def send(signum: int = signal.SIGTERM) -> None:
+        os.kill(os.getpid(), signum)
+
+    if case in ("sigterm", "sigterm-no-time"):
+        if case == "sigterm-no-time":
+            train.StopRequest = functools.partial(StopRequest, deadline_s=0.0)
+        step = train.TrainProgress._on_step
+
+        def stepped_then_signalled(self):
+            if self.num_timesteps == 70:
+                send()
+            return step(self)
+
+        train.TrainProgress._on_step = stepped_then_signalled
+    elif case == "sigterm-during-evaluation":
+        evaluate = train.evaluate
+        count = []
+
+        def evaluated_then_signalled(model, *args, **kwargs):
+            count.append(1)
+            if len(count) == 2:
+                predict = model.predict
+
+                def predict_then_signal(obs, **kw):
+                    send()
+                    return predict(obs, **kw)
+
+                model.predict = predict_then_signal
+            return evaluate(model, *args, **kwargs)
+
+        train.evaluate = evaluated_then_signalled
+    elif case == "sigint-twice":
+        # The driver sends both SIGINTs; the second must come while this one writes.
+        save = train.CheckpointCallback.save
+
+        def slow_save(self, *, exact):
+            if self.stop.requested:
+                import time
+
+                time.sleep(120)
+            return save(self, exact=exact)
+
+        train.CheckpointCallback.save = slow_save
+
+
+def _fork(function, log: Path, *, then=None) -> int:
     """Run ``function()`` in a forked child (stdout/stderr to ``log``); its wait status."""
     pid = os.fork()
     if pid == 0:  # the child
@@ -178,6 +236,8 @@ def _fork(function, log: Path) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+    if then is not None:
+        then(pid)
     _, status = os.waitpid(pid, 0)
     return status
 
@@ -194,11 +254,23 @@ def drive(out: Path, cases: list[str]) -> dict:
 
     torch.set_num_threads(1)  # before any torch op: forked children then share no pool
     _register()
+    # What the children would each import on first use (torch.optim imports dynamo).
+    import stable_baselines3.common.save_util  # noqa: F401
+    import torch._dynamo  # noqa: F401
+    import torch.utils.tensorboard  # noqa: F401
+
     import examples.train as train
+    from modnet_metaworld.suites import task_names
+
+    task_names("MT50")  # imports Meta-World (seconds)
 
     train.write_reports = lambda *args, **kwargs: None  # plots and tables: not compared
     report: dict = {}
-    settings = sorted({case.split(":")[0] for case in cases})
+    signal_cases = [case.split(":")[1] for case in cases if case.startswith("signals:")]
+    cases = [case for case in cases if not case.startswith("signals:")]
+    settings = sorted(
+        {case.split(":")[0] for case in cases} | ({"smoke"} if signal_cases else set())
+    )
     for setting in settings:
         run = out / setting / "reference"
         argv = [*SETTINGS[setting], *COMMON, "--run-dir", str(run)]
@@ -218,7 +290,47 @@ def drive(out: Path, cases: list[str]) -> dict:
         stale = sorted(p.name for p in (run / "checkpoints").glob(".*.tmp"))
         second = _status(_fork(lambda run=run: train.main(["--resume", str(run)]), log))
         report[case] = {"run": str(run), "first": first, "second": second, "stale": stale}
+    for case in signal_cases:
+        run = out / "signals" / case
+        argv = [*SETTINGS["smoke"], *COMMON, "--run-dir", str(run)]
+        log = out / f"signals-{case}.log"
+
+        def signalled(argv=argv, case=case):
+            _signal_hook(case)
+            return train.main(argv)
+
+        then = _interrupt_twice(run, log) if case == "sigint-twice" else None
+        first = _status(_fork(signalled, log, then=then))
+        pointer = json.loads((run / "checkpoints" / "latest.json").read_text())
+        second = _status(_fork(lambda run=run: train.main(["--resume", str(run)]), log))
+        report[f"signals:{case}"] = {
+            "run": str(run),
+            "first": first,
+            "second": second,
+            "checkpoint": pointer,
+        }
     return report
+
+
+def _interrupt_twice(run: Path, log: Path):
+    """Once the first checkpoint exists: SIGINT; once the child says so, SIGINT again."""
+    import signal
+    import time
+
+    def then(pid: int) -> None:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoints" / "latest.json").exists():
+            time.sleep(0.05)
+            if time.monotonic() > deadline:
+                return
+        os.kill(pid, signal.SIGINT)
+        while "writing a checkpoint" not in log.read_text():
+            time.sleep(0.05)
+            if time.monotonic() > deadline:
+                return
+        os.kill(pid, signal.SIGINT)
+
+    return then
 
 
 # ---------------------------------------------------------------------------- the tests
@@ -231,6 +343,7 @@ def driven(tmp_path_factory) -> dict:
     pytest.importorskip("modnet_sb3")
     out = tmp_path_factory.mktemp("resume")
     cases = [f"{setting}:{kill}" for setting, kill in CASES]
+    cases += [f"signals:{case}" for case in SIGNALS]
     done = subprocess.run(
         [sys.executable, __file__, str(out), *cases],
         cwd=REPO,
@@ -307,17 +420,78 @@ def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(driven, setting, 
     _assert_same_buffer(run, reference)
 
 
-def test_the_reference_runs_checkpoint_only_at_episode_boundaries(driven) -> None:
-    # smoke: due at 60, 120, 180 (and the end, 240); boundaries every 12 env steps.
+def _checkpoint_steps(run: Path) -> list[int]:
+    return sorted(int(p.stem[len("model_") :]) for p in (run / "checkpoints").glob("model_*"))
+
+
+def test_the_reference_runs_checkpoint_at_episode_boundaries(driven) -> None:
+    # smoke: due at 60, 120, 180, all boundaries (every 12 env steps); the end, 200, is
+    # not one: the final checkpoint is marked inexact.
     run = Path(driven["smoke:reference"]["run"])
     pointer = json.loads((run / "checkpoints" / "latest.json").read_text())
-    assert pointer["num_timesteps"] == 240 and pointer["exact"] is True
-    steps = sorted(int(p.stem[len("model_") :]) for p in (run / "checkpoints").glob("model_*"))
-    assert steps == [180, 240]  # keep=2; 60 -> 60, 120 -> 120, 180 -> 180 are all boundaries
+    assert pointer["num_timesteps"] == 200 and pointer["exact"] is False
+    assert _checkpoint_steps(run) == [180, 200]  # the two newest are kept
     # paper: boundaries every 48 env steps: due at 60 -> 96, 120 -> 144, 180 -> 192.
     run = Path(driven["paper:reference"]["run"])
-    steps = sorted(int(p.stem[len("model_") :]) for p in (run / "checkpoints").glob("model_*"))
-    assert steps == [192, 240]
+    assert _checkpoint_steps(run) == [192, 200]
+    log = (Path(driven["_out"]) / "paper-during-checkpoint-write.log").read_text()
+    assert "resumed" in log and "at 96 env steps" in log  # killed writing the one of 144
+
+
+def _log(driven, case: str) -> str:
+    return (Path(driven["_out"]) / f"signals-{case}.log").read_text()
+
+
+def test_sigterm_checkpoints_at_the_next_boundary_and_the_resume_is_exact(driven) -> None:
+    case = driven["signals:sigterm"]
+    assert case["first"] == "exit 143" and case["second"] == "exit 0", case
+    assert case["checkpoint"]["num_timesteps"] == 72 and case["checkpoint"]["exact"] is True
+    log = _log(driven, "sigterm")
+    assert "SIGTERM: writing a checkpoint at the next complete step" in log
+    assert "stopped by SIGTERM at 72 env steps; checkpoint written." in log
+    assert f"Continue with: python -m examples.train --resume {case['run']}" in log
+    assert "continues exactly as an uninterrupted one would" in log
+    assert "Traceback" not in log
+    reference = Path(driven["smoke:reference"]["run"])
+    run = Path(case["run"])
+    assert _numbers(run) == _numbers(reference)
+    _assert_same_model(run, reference)
+
+
+def test_sigterm_without_time_to_wait_checkpoints_mid_episode_and_says_so(driven) -> None:
+    case = driven["signals:sigterm-no-time"]
+    assert case["first"] == "exit 143" and case["second"] == "exit 0", case
+    assert case["checkpoint"]["num_timesteps"] == 70 and case["checkpoint"]["exact"] is False
+    log = _log(driven, "sigterm-no-time")
+    assert "It was taken mid-episode: on resume each column's interrupted episode" in log
+    reference = Path(driven["smoke:reference"]["run"])
+    run = Path(case["run"])
+    # What it says: the rows and model differ after the checkpoint, nothing is lost.
+    assert [row["env_steps"] for row in _numbers(run)] == ["80", "160", "200"]
+    from modnet_sb3 import MTSAC
+
+    model = MTSAC.load(run / "final_model.zip", device="cpu")
+    assert model.num_timesteps == 200
+    assert model._n_updates == MTSAC.load(reference / "final_model.zip")._n_updates
+
+
+def test_sigterm_during_an_evaluation_abandons_it_and_the_resume_makes_it(driven) -> None:
+    case = driven["signals:sigterm-during-evaluation"]
+    assert case["first"] == "exit 143" and case["second"] == "exit 0", case
+    # The evaluation of step 160 was abandoned; 160 is no boundary, so the checkpoint
+    # is mid-episode, at 160, and the resume evaluates the same model at 160.
+    assert case["checkpoint"]["num_timesteps"] == 160 and case["checkpoint"]["exact"] is False
+    reference = Path(driven["smoke:reference"]["run"])
+    assert _numbers(Path(case["run"]))[:2] == _numbers(reference)[:2]
+
+
+def test_a_second_sigint_exits_at_once_without_a_checkpoint(driven) -> None:
+    case = driven["signals:sigint-twice"]
+    assert case["first"] == "exit 130", case
+    log = _log(driven, "sigint-twice")
+    assert "SIGINT again: exiting now, without a checkpoint." in log
+    assert case["checkpoint"]["num_timesteps"] == 60  # the first, taken before the signals
+    assert case["second"] == "exit 0"  # and the run resumes from it
 
 
 if __name__ == "__main__":
