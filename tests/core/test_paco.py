@@ -277,3 +277,25 @@ def test_compiles_with_fullgraph_and_matches_eager() -> None:
     (grad,) = torch.autograd.grad(got.square().sum(), x)
     (ref,) = torch.autograd.grad(net(x, ids).square().sum(), x)
     torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-6)
+
+
+@given(
+    width=st.integers(1, 9).filter(lambda w: w != IN),
+    batch=st.integers(1, 5),
+    bad_id=st.one_of(st.integers(TASKS, 50), st.integers(-50, -1)),
+    dtype=st.sampled_from([torch.float64, torch.float16, torch.int64, torch.int32]),
+)
+def test_bad_inputs_are_refused_with_the_argument_named(width, batch, bad_id, dtype) -> None:
+    net = small()
+    ids = torch.arange(batch) % TASKS
+    with pytest.raises(ShapeError, match=rf"PaCo.forward: x must have shape \(batch, {IN}\)"):
+        net(torch.randn(batch, width), ids)
+    wrong = ids.clone()
+    wrong[-1] = bad_id
+    with pytest.raises(ShapeError, match=rf"task ids must be in \[0, {TASKS}\), got {bad_id}"):
+        net(torch.randn(batch, IN), wrong)
+    expected = (
+        "be a floating-point tensor" if not dtype.is_floating_point else "have the network's dtype"
+    )
+    with pytest.raises(ShapeError, match=rf"PaCo.forward: x must {expected}.*got {dtype}"):
+        net(torch.randn(batch, IN).to(dtype), ids)
