@@ -134,7 +134,8 @@ def test_a_registered_method_is_validated_listed_and_trained_by_the_cli(
 
     run = tmp_path / "run"
     # The sweep test's budget: one task, one evaluation, one checkpoint.
-    argv = ["--mode", "conditioned", "--method", tiny_method, "--tasks", "reach-v3"]
+    argv = ["--preset", "smoke", "--mode", "conditioned", "--method", tiny_method]
+    argv += ["--tasks", "reach-v3"]
     argv += ["--total-steps", "150", "--warmup-steps", "50", "--eval-freq", "150"]
     argv += ["--checkpoint-freq", "150", "--eval-episodes", "1", "--batch-per-task", "8"]
     argv += ["--replay-size", "1000", "--no-progress-bar", "--run-dir", str(run)]
