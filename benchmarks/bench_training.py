@@ -53,6 +53,59 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `python benchmarks/bench_training.py` from the root
 
+# Libraries examples/ imports for plots, statistics and TensorBoard, which the timed loop
+# does not use. On a bare machine (benchmarks/gpu_check.sh) they may be absent:
+# --stub-missing (or the env var MODNET_BENCH_STUB_MISSING=1, which gpu_check.sh sets)
+# puts an empty stand-in in place of each missing one, so examples.train imports; the
+# benchmark then writes no plots, no TensorBoard and no end-of-run summary.
+OPTIONAL = ("matplotlib", "tensorboard", "arch", "pandas", "PIL", "imageio", "boto3", "rliable")
+STUBBED: list[str] = []
+
+
+def stub_missing(names: Sequence[str] = OPTIONAL, *, always: bool = False) -> list[str]:
+    """Install stand-ins for the missing (or, ``always``, all) ``names``; returns those stubbed."""
+    import importlib.abc
+    import importlib.machinery
+    import importlib.util
+    import types
+    from unittest import mock
+
+    chosen = {n for n in names if always or importlib.util.find_spec(n) is None}
+
+    class Stub(types.ModuleType):
+        __path__: list[str] = []  # a package, so submodules import too
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return mock.MagicMock(name=f"{self.__name__}.{name}")
+
+    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            if fullname.split(".")[0] in chosen:
+                return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            return None
+
+        def create_module(self, spec: Any) -> Any:
+            return Stub(spec.name)
+
+        def exec_module(self, module: Any) -> None:
+            pass
+
+    if chosen:
+        for name in list(sys.modules):
+            if name.split(".")[0] in chosen:
+                del sys.modules[name]
+        sys.meta_path.insert(0, Finder())
+        if "tensorboard" in chosen:  # torch's wrapper checks tensorboard's version on import
+            sys.modules["torch.utils.tensorboard"] = Stub("torch.utils.tensorboard")
+    STUBBED[:] = sorted(chosen)
+    return STUBBED
+
+
+if os.environ.get("MODNET_BENCH_STUB_MISSING") == "1" or "--stub-missing" in sys.argv:
+    stub_missing(always="--stub-always" in sys.argv)
+
 import torch  # noqa: E402
 
 import examples.train as train_module  # noqa: E402
@@ -178,6 +231,9 @@ class Probe:
             stack.enter_context(patched(train_module, "evaluate", evaluate_timed))
             # Plots and the table come after the window and take seconds: not written.
             stack.enter_context(patched(train_module, "write_reports", lambda *a, **k: None))
+            if STUBBED:  # no TensorBoard, no statistics for the summary
+                stack.enter_context(patched(train_module, "make_logger", csv_logger))
+                stack.enter_context(patched(train_module, "run_summary", lambda *a, **k: ""))
             stack.enter_context(patched(MTSAC, "train", train_timed))
             stack.enter_context(patched(MTSAC, "learn", learn_timed))
             stack.enter_context(
@@ -194,6 +250,14 @@ class Probe:
 
     def _mark(self, model: MTSAC) -> tuple[float, dict[str, float], int, int]:
         return time.perf_counter(), self.timers.snapshot(), model.num_timesteps, model._n_updates
+
+
+def csv_logger(run: Any, **_: Any) -> Any:
+    """SB3's logger writing the CSV only (TensorBoard is stubbed)."""
+    from stable_baselines3.common.logger import Logger, make_output_format
+
+    folder = str(run.tensorboard)
+    return Logger(folder, [make_output_format("csv", folder)])
 
 
 def _method_timed(timers: Timers, category: str, function: Callable) -> Callable:
@@ -257,6 +321,7 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
             "env_workers": getattr(settings, "env_workers", 1),
             "compile": getattr(settings, "compile", False),
             "warmup_steps": schedule.warmup_steps,
+            "stubbed": list(STUBBED),
             "eval_freq": schedule.eval_freq,
             "eval_episodes": schedule.eval_episodes,
         },
@@ -405,6 +470,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
         "--steps", type=int, default=2_000, help="env steps to time after the warm-up"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    parser.add_argument(
+        "--stub-missing",
+        action="store_true",
+        help=f"stand-ins for the missing ones of {', '.join(OPTIONAL)} (read at start-up)",
+    )
+    parser.add_argument(
+        "--stub-always", action="store_true", help="with --stub-missing: stub them all (tests)"
+    )
     own, rest = parser.parse_known_args(argv)
     settings = build_settings(rest, own.steps)
     schedule = resolve_schedule(settings)

@@ -39,6 +39,10 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
             observations are finite and that each env column carries a distinct task
             one-hot in its last ``n_envs`` observation columns (on the host, before the
             data is stored, so sampling and training need no checks).
+        on_device: keep the stored transitions as torch tensors on ``device``, so a batch
+            is gathered there instead of copied from host memory at every update (each
+            ``add`` copies one VecEnv step over). Default (None): when ``device`` is a GPU.
+            Samples are the same either way.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
         handle_timeout_termination: bool = True,
         *,
         check_one_hot: bool = True,
+        on_device: bool | None = None,
     ) -> None:
         # n_envs is the number of tasks: one env per task.
         check_observation_space(observation_space, n_envs, where="TaskBalancedReplayBuffer")
@@ -66,6 +71,48 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
         )
         self.num_tasks = n_envs
         self.check_one_hot = check_one_hot
+        self.on_device = self.device.type != "cpu" if on_device is None else bool(on_device)
+        if self.on_device:
+            self._store_on_device()
+
+    _STORES = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+    def _store_on_device(self) -> None:
+        """Replace the host arrays by zero tensors of the same shapes and dtypes on ``device``."""
+        for name in self._STORES:
+            array = getattr(self, name, None)
+            if isinstance(array, np.ndarray):  # next_observations is None when memory-optimised
+                dtype = th.from_numpy(np.zeros(0, dtype=array.dtype)).dtype
+                setattr(self, name, th.zeros(array.shape, dtype=dtype, device=self.device))
+
+    def _put(self, store: th.Tensor, index: int, value: Any) -> None:
+        store[index].copy_(th.as_tensor(np.asarray(value)).reshape(store.shape[1:]))
+
+    def _add_on_device(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """SB3's ``ReplayBuffer.add`` (Box spaces), writing into the device tensors."""
+        self._put(self.observations, self.pos, obs)
+        if self.optimize_memory_usage:
+            self._put(self.observations, (self.pos + 1) % self.buffer_size, next_obs)
+        else:
+            self._put(self.next_observations, self.pos, next_obs)
+        self._put(self.actions, self.pos, action)
+        self._put(self.rewards, self.pos, reward)
+        self._put(self.dones, self.pos, done)
+        if self.handle_timeout_termination:
+            truncated = [info.get("TimeLimit.truncated", False) for info in infos]
+            self._put(self.timeouts, self.pos, np.array(truncated, dtype=np.float32))
+        self.pos += 1
+        if self.pos == self.buffer_size:
+            self.full = True
+            self.pos = 0
 
     def add(
         self,
@@ -82,6 +129,9 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
             # The next observation at an episode's end is the env's last one, which no
             # predict call sees.
             check_task_observations(next_obs, self.num_tasks, where=where, distinct=True)
+        if getattr(self, "on_device", False):
+            self._add_on_device(obs, next_obs, action, reward, done, infos)
+            return
         super().add(obs, next_obs, action, reward, done, infos)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
@@ -114,7 +164,12 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
             upper = self.buffer_size if self.full else self.pos
             batch_inds = np.random.randint(0, upper, size=size)
         env_inds = np.repeat(np.arange(self.n_envs), per_task)
-        return self._balanced_samples(batch_inds.reshape(-1), env_inds, env)
+        batch_inds = batch_inds.reshape(-1)
+        if getattr(self, "on_device", False):
+            batch_inds, env_inds = (
+                th.as_tensor(i, device=self.device) for i in (batch_inds, env_inds)
+            )
+        return self._balanced_samples(batch_inds, env_inds, env)
 
     def _balanced_samples(
         self, batch_inds: np.ndarray, env_inds: np.ndarray, env: VecNormalize | None
@@ -132,4 +187,6 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
             dones.reshape(-1, 1),
             self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env),
         )
+        if getattr(self, "on_device", False):
+            return ReplayBufferSamples(*data)  # gathered on the device: new tensors already
         return ReplayBufferSamples(*tuple(map(self.to_torch, data)))

@@ -1,9 +1,16 @@
-"""benchmarks/bench_training.py on 2 Meta-World tasks and a tiny budget: the report is whole and consistent."""
+"""benchmarks/gpu_check.sh --tiny on the CPU: both benchmarks it runs give whole, consistent reports.
+
+One run of the script (bench_compile.py, then bench_training.py on 2 Meta-World tasks
+with 2 env workers and a tiny budget) serves every test here.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,18 +19,9 @@ pytest.importorskip("metaworld")
 pytest.importorskip("modnet_metaworld")
 pytest.importorskip("modnet_sb3")
 
-from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer  # noqa: E402
-
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "--mode", "conditioned", "--method", "soft-shallow",
-    "--tasks", "reach-v3", "push-v3",
-    "--steps", "40", "--warmup-steps", "20", "--eval-freq", "40",
-    "--eval-episodes", "1", "--batch-per-task", "4", "--replay-size", "500",
-    "--threads", "1",
-]  # fmt: skip
 
 
 def load_bench():
@@ -36,14 +34,38 @@ def load_bench():
 
 
 @pytest.fixture(scope="module")
-def bench_and_report(tmp_path_factory):
-    bench = load_bench()
-    run_dir = tmp_path_factory.mktemp("bench") / "run"
-    originals = (MTSAC.train, MTSAC.learn, MTSAC.predict, TaskBalancedReplayBuffer.add)
-    report = bench.run([*TINY, "--run-dir", str(run_dir)])
-    # The wrappers are removed once the run ends.
-    assert (MTSAC.train, MTSAC.learn, MTSAC.predict, TaskBalancedReplayBuffer.add) == originals
-    return bench, report
+def gpu_check(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("gpu_check")
+    env = {**os.environ, "GPU_CHECK_OUT": str(out), "MODNET_GPU_CHECK_TINY": "1"}
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--device", "cpu"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, out
+
+
+@pytest.fixture(scope="module")
+def bench_and_report(gpu_check):
+    return load_bench(), json.loads((gpu_check[1] / "training.json").read_text())
+
+
+def test_gpu_check_prints_every_section(gpu_check) -> None:
+    done, out = gpu_check
+    for line in ("== machine:", "== update time (tiny)", "== whole loop (tiny)", "projected"):
+        assert line in done.stdout, line
+    assert "ran out" not in done.stdout and "failed" not in done.stdout
+    compile_report = json.loads((out / "compile.json").read_text())
+    assert compile_report["device"] == "cpu" and compile_report["batch"] == 8
+    assert set(compile_report["results"]) == {"soft-shallow", "mt-sac"}
+    for result in compile_report["results"].values():
+        assert result["ms_per_update"]["eager"] > 0
+        assert result["speedup_vs_eager"]["eager"] == 1.0
 
 
 def test_report_fields_are_consistent(bench_and_report):
@@ -65,6 +87,7 @@ def test_report_fields_are_consistent(bench_and_report):
     assert rates["update_bound_env_steps_per_s"] > rates["env_steps_per_s"]
     assert 0 < rates["loop_vs_update_bound"] < 1
     assert report["settings"]["tasks"] == 2
+    assert report["settings"]["env_workers"] == 2
     assert report["settings"]["batch_size"] == 8
     assert report["costs"]["evaluation_env_steps"] == 2 * 1 * 150
     assert report["costs"]["evaluations_timed"] >= 2  # one in the window, the final one

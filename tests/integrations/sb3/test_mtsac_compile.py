@@ -66,3 +66,55 @@ def test_compile_arguments_are_checked() -> None:
         MTSAC("SoftModularPolicy", env, policy_kwargs=SMALL_SOFT, compile="yes")
     with pytest.raises(ConfigError, match=r"MTSAC: compile_kwargs must be a dict or None"):
         MTSAC("SoftModularPolicy", env, policy_kwargs=SMALL_SOFT, compile_kwargs=["aot_eager"])
+
+
+@pytest.mark.parametrize("optimize_memory_usage", [False, True])
+def test_replay_on_device_samples_what_the_host_buffer_samples(optimize_memory_usage) -> None:
+    # On a GPU the buffer keeps its tensors there (on_device defaults to True); here the
+    # same code path runs on the CPU and must sample exactly what the numpy buffer does.
+    import numpy as np
+    from gymnasium import spaces
+
+    tasks, state, action = 3, 2, 2
+    obs_space = spaces.Box(-np.inf, np.inf, shape=(state + tasks,), dtype=np.float32)
+    act_space = spaces.Box(-1.0, 1.0, shape=(action,), dtype=np.float32)
+    buffers = [
+        TaskBalancedReplayBuffer(
+            12,  # 4 slots per column (12 // 3): 5 adds wrap around
+            obs_space,
+            act_space,
+            device="cpu",
+            n_envs=tasks,
+            optimize_memory_usage=optimize_memory_usage,
+            handle_timeout_termination=not optimize_memory_usage,  # SB3 refuses both
+            on_device=on_device,
+        )
+        for on_device in (False, True)
+    ]
+    assert isinstance(buffers[1].observations, torch.Tensor)
+    assert isinstance(buffers[0].observations, np.ndarray)
+    rng = np.random.default_rng(0)
+    for step in range(5):
+        obs, next_obs = (
+            np.concatenate([rng.normal(size=(tasks, state)), np.eye(tasks)], axis=1).astype(
+                np.float32
+            )
+            for _ in range(2)
+        )
+        transition = (
+            obs,
+            next_obs,
+            rng.uniform(-1, 1, size=(tasks, action)).astype(np.float32),
+            rng.normal(size=tasks).astype(np.float32),
+            (rng.uniform(size=tasks) < 0.3).astype(np.float32),
+            [{"TimeLimit.truncated": bool(step % 2)} for _ in range(tasks)],
+        )
+        for buffer in buffers:
+            buffer.add(*transition)
+    for seed in range(3):
+        samples = []
+        for buffer in buffers:
+            np.random.seed(seed)
+            samples.append(buffer.sample(6))
+        for host, device in zip(*samples, strict=True):
+            torch.testing.assert_close(device, host, rtol=0, atol=0)
