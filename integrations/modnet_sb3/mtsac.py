@@ -174,7 +174,7 @@ class MTSAC(SAC):
             samples the same actions; the numbers agree with eager within float rounding.
             The first updates pay the compilation (seconds to minutes).
         gradient_method: combine the per-task losses with a multi-task gradient method
-            (:mod:`modnet.gradient_methods`) instead of their plain mean: ``"pcgrad"`` or
+            (``modnet.gradient_methods``) instead of their plain mean: ``"pcgrad"`` or
             ``"cagrad"`` (critic and actor losses), ``"gradnorm"`` or ``"famo"`` (critic
             loss only: their losses must be positive); ``None`` (default): the plain
             mean. Task ``t``'s loss is the mean of its samples' (reweighted) losses; needs
