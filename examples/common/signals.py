@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -110,6 +111,8 @@ class StopRequest:
         )
 
     def __enter__(self) -> StopRequest:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # Python delivers signals to the main thread only: nothing to catch
         for signum in SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -136,7 +139,7 @@ class _Guarded:
 
 
 def steps_to_boundary(episode_steps: np.ndarray, horizons: np.ndarray, limit: int = 100_000) -> int:
-    """VecEnv steps until every column ends an episode on the same step (None: over ``limit``).
+    """VecEnv steps until every column ends an episode on the same step (``limit + 1``: none).
 
     ``episode_steps[c]``: steps column ``c`` has played of its running episode;
     ``horizons[c]``: its episode length (episodes end only at the horizon).
