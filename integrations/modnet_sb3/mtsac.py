@@ -600,6 +600,7 @@ class MTSAC(SAC):
             "_diagnostic_actions",
             "_compiled",
             "_pending_logs",
+            "_gradient_coefficients",
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -754,10 +755,15 @@ class MTSAC(SAC):
         task = state_and_task_ids(obs, self.num_tasks).task
         losses = sample_losses()
         net.optimizer.zero_grad()
-        method.backward(
+        coefficients = method.backward(
             per_task_mean(losses, task, self.num_tasks),
             [p for p in net.parameters() if p.requires_grad],
         )
+        # Logged as train/gradient_coef/<network>/<task> when the logger writes.
+        self._gradient_coefficients = {
+            **getattr(self, "_gradient_coefficients", {}),
+            network: coefficients,
+        }
         if network == "critic":
             self._clip_critic()
         else:
@@ -853,6 +859,9 @@ class MTSAC(SAC):
         self.logger.record("train/critic_loss", means[1])
         if self.ent_coef_optimizer is not None:
             self.logger.record("train/ent_coef_loss", means[2])
+        for network, coefficients in getattr(self, "_gradient_coefficients", {}).items():
+            for name, value in zip(names, coefficients.tolist(), strict=True):
+                self.logger.record(f"train/gradient_coef/{network}/{name}", value)
 
     def dump_logs(self) -> None:
         pending = getattr(self, "_pending_logs", None)

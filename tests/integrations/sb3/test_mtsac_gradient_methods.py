@@ -85,6 +85,9 @@ def test_each_method_trains_saves_and_resumes_exactly(name, networks, tmp_path) 
         assert weights.sum().item() == pytest.approx(T)
     if name == "famo":
         assert model._gradient_method_critic.logits.detach().abs().max() > 0
+    model._record_train_logs(torch.zeros(3), model._n_updates)
+    for network in networks:  # the coefficients of the per-task gradients are logged
+        assert f"train/gradient_coef/{network}/0" in model.logger.name_to_value
 
     model.save(tmp_path / "model.zip")
     loaded = MTSAC.load(tmp_path / "model.zip", env=make_point_reach_vec_env(T, seed=0))
