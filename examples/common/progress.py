@@ -70,6 +70,7 @@ class TrainProgress(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
+        self._on_step()  # the evaluation of the last step comes after it (after its update)
         self.bar.close()
 
 

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 # Conditioned mode builds in a fraction of Fixed's time (no 50-goal benchmark list).
 TINY = [
-    "--mode", "conditioned", "--method", "soft-shallow",
+    "--preset", "smoke", "--mode", "conditioned", "--method", "soft-shallow",
     "--tasks", "reach-v3", "push-v3",
     "--warmup-steps", "100", "--eval-freq", "150", "--checkpoint-freq", "150",
     "--eval-episodes", "1", "--batch-per-task", "8", "--replay-size", "2000",
