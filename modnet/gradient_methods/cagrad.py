@@ -38,9 +38,9 @@ def project_to_simplex(v: Tensor) -> Tensor:
     sorted_v = v.sort(descending=True).values
     cumulative = sorted_v.cumsum(0) - 1
     index = torch.arange(1, v.shape[0] + 1, dtype=v.dtype, device=v.device)
-    support = (sorted_v - cumulative / index) > 0
-    rho = int(support.nonzero().max())
-    theta = cumulative[rho] / (rho + 1)
+    # The condition holds on a prefix of the sorted entries: its length is the support.
+    support = ((sorted_v - cumulative / index) > 0).sum().clamp_min(1)
+    theta = cumulative[support - 1] / support.to(v.dtype)
     return (v - theta).clamp_min(0)
 
 
@@ -80,8 +80,9 @@ def cagrad_coefficients(gram: Tensor, c: float, *, iterations: int = 100) -> Ten
         gradient = b + radius * (gram @ y) / gw_norm
         previous, w = w, project_to_simplex(y - step * gradient)
         value = cagrad_dual_objective(w, gram, c)
-        if value < best_value:
-            best, best_value = w.clone(), value
+        better = value < best_value  # no host synchronisation inside the loop
+        best = torch.where(better, w, best)
+        best_value = torch.minimum(value, best_value)
     gw_norm = (best @ gram @ best).clamp_min(0).sqrt()
     if not gw_norm > 1e-12:
         return average

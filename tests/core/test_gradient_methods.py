@@ -370,3 +370,17 @@ def test_per_task_mean_is_each_tasks_mean() -> None:
     values = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0])
     task = torch.tensor([2, 0, 2, 0, 2])
     torch.testing.assert_close(per_task_mean(values, task, 4), torch.tensor([3.5, 0.0, 11 / 3, 0]))
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-5, 5, width=64)))
+def test_the_simplex_projection_is_the_nearest_point_of_the_simplex(v: np.ndarray) -> None:
+    from modnet.gradient_methods.cagrad import project_to_simplex
+
+    v = torch.from_numpy(v)
+    p = project_to_simplex(v)
+    assert (p >= 0).all() and abs(float(p.sum()) - 1) < 1e-12
+    # Optimality (KKT): v − p is constant on the support and no larger off it.
+    residual = v - p
+    on = residual[p > 0]
+    assert float(on.max() - on.min()) < 1e-9
+    assert (residual[p == 0] <= on.min() + 1e-9).all()
