@@ -175,7 +175,8 @@ class SoftRoutedMLP(nn.Module):
         Args:
             x: ``[b, in_features]`` states.
             task: int64 ids ``[b]`` in ``[0, t)`` or a float one-hot ``[b, t]`` (a soft
-                mixture of tasks is allowed and embedded linearly).
+                mixture of tasks, rows non-negative and summing to 1, is allowed and
+                embedded linearly; an all-zero or NaN row is refused).
             return_routing: also return the :class:`RoutingTrace`.
 
         Returns:

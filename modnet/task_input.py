@@ -33,7 +33,8 @@ def task_one_hot(
 
     Args:
         task: integer ids ``[B]`` in ``[0, T)``, or a floating one-hot ``[B, T]``
-            (returned as given, so a soft task mixture is allowed).
+            (returned as given, so a soft task mixture is allowed: every row finite,
+            non-negative and summing to 1).
         num_tasks: ``T``.
         batch_size: ``B``, the batch size of the features it goes with.
         where: the caller's name, used in error messages.
@@ -44,8 +45,9 @@ def task_one_hot(
 
     Raises:
         ShapeError: wrong rank, batch size, width, dtype, or (CPU tensors) an id out of
-            range; on an accelerator or under ``torch.compile`` an id out of range fails an
-            asynchronous device assertion instead (no host synchronisation).
+            range or a float row that is neither a one-hot nor a mixture (all zeros, NaN,
+            two ones, negative); on an accelerator or under ``torch.compile`` those value
+            checks fail an asynchronous device assertion instead (no host synchronisation).
     """
     if not isinstance(task, Tensor):
         raise ShapeError(
@@ -78,7 +80,8 @@ def task_one_hot(
 def task_ids(task: Tensor, num_tasks: int, batch_size: int, where: str) -> Tensor:
     """Validate ``task`` and return int64 ids ``[B]``.
 
-    A floating input must be an exact one-hot ``[B, T]`` (a soft mixture has no id).
+    A floating input must be an exact one-hot ``[B, T]`` (a soft mixture has no id);
+    the value checks are those of :func:`task_one_hot`.
     """
     if isinstance(task, Tensor) and task.is_floating_point():
         if task.dim() != 2 or task.shape[0] != batch_size or task.shape[1] != num_tasks:
