@@ -135,32 +135,42 @@ BATCH_PER_TASK = 128  # the paper's batch: 128 transitions of every task
 
 
 class Timers:
-    """Exclusive wall time per category; nothing nested inside ``evaluation`` is counted apart."""
+    """Exclusive wall and CPU time per category; nothing inside ``evaluation`` is counted apart.
+
+    CPU time is this process's (``time.process_time``, all its threads): on a loaded
+    machine it stays near what the work costs on an idle core, where wall time stretches;
+    env workers' own CPU time is not in it.
+    """
 
     def __init__(self) -> None:
         self.total = dict.fromkeys(CATEGORIES, 0.0)
+        self.cpu = dict.fromkeys(CATEGORIES, 0.0)
         self.calls = dict.fromkeys(CATEGORIES, 0)
-        self._stack: list[list[Any]] = []  # [category, start, time of timed children]
+        # [category, wall start, wall of timed children, cpu start, cpu of timed children]
+        self._stack: list[list[Any]] = []
 
     @contextlib.contextmanager
     def time(self, category: str) -> Iterator[None]:
         if self._stack and self._stack[-1][0] == "evaluation":
             yield
             return
-        frame = [category, time.perf_counter(), 0.0]
+        frame = [category, time.perf_counter(), 0.0, time.process_time(), 0.0]
         self._stack.append(frame)
         try:
             yield
         finally:
             self._stack.pop()
             elapsed = time.perf_counter() - frame[1]
+            cpu = time.process_time() - frame[3]
             self.total[category] += elapsed - frame[2]
+            self.cpu[category] += cpu - frame[4]
             self.calls[category] += 1
             if self._stack:
                 self._stack[-1][2] += elapsed
+                self._stack[-1][4] += cpu
 
     def snapshot(self) -> dict[str, float]:
-        return dict(self.total)
+        return {**self.total, **{f"cpu:{k}": v for k, v in self.cpu.items()}}
 
 
 def timed(timers: Timers, category: str, function: Callable) -> Callable:
@@ -189,6 +199,7 @@ class Probe:
         self.window_start: tuple[float, dict[str, float], int, int] | None = None
         self.window_end: tuple[float, dict[str, float], int, int] | None = None
         self.evaluations: list[float] = []  # seconds of each evaluation
+        self.evaluations_cpu: list[float] = []
         self.num_envs = 0
         self.model: MTSAC | None = None
 
@@ -208,10 +219,11 @@ class Probe:
             return env
 
         def evaluate_timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             with timers.time("evaluation"):
                 result = evaluate(*args, **kwargs)
             self.evaluations.append(time.perf_counter() - start)
+            self.evaluations_cpu.append(time.process_time() - cpu)
             return result
 
         def train_timed(model: MTSAC, gradient_steps: int, batch_size: int = 64) -> None:
@@ -249,7 +261,8 @@ class Probe:
             yield
 
     def _mark(self, model: MTSAC) -> tuple[float, dict[str, float], int, int]:
-        return time.perf_counter(), self.timers.snapshot(), model.num_timesteps, model._n_updates
+        snapshot = {**self.timers.snapshot(), "cpu:window": time.process_time()}
+        return time.perf_counter(), snapshot, model.num_timesteps, model._n_updates
 
 
 def csv_logger(run: Any, **_: Any) -> Any:
@@ -294,6 +307,11 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
     wall = t1 - t0
     seconds = {name: after[name] - before[name] for name in CATEGORIES if name != "rest"}
     seconds["rest"] = wall - sum(seconds.values())
+    cpu_wall = after["cpu:window"] - before["cpu:window"]
+    cpu = {
+        name: after[f"cpu:{name}"] - before[f"cpu:{name}"] for name in CATEGORIES if name != "rest"
+    }
+    cpu["rest"] = cpu_wall - sum(cpu.values())
     env_steps = steps1 - steps0
     updates = updates1 - updates0
     tasks = probe.num_envs
@@ -304,6 +322,11 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
     # Collection: everything in the window but the updates (with their sampling) and evaluation.
     collection = wall - seconds["update"] - seconds["replay_sample"] - seconds["evaluation"]
     per_env_step = collection / max(env_steps, 1)
+    cpu_per_update = (cpu["update"] + cpu["replay_sample"]) / max(updates, 1)
+    cpu_collection = cpu_wall - cpu["update"] - cpu["replay_sample"] - cpu["evaluation"]
+    cpu_per_eval = (
+        sum(probe.evaluations_cpu) / len(probe.evaluations_cpu) if probe.evaluations_cpu else None
+    )
     loop_rate = env_steps / wall
     # What the update alone allows: one update per VecEnv step, i.e. per `tasks` env steps.
     update_bound_rate = tasks / per_update if updates else None
@@ -334,6 +357,8 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
         },
         "seconds": seconds,
         "shares": {name: value / wall for name, value in seconds.items()},
+        "cpu_seconds": {**cpu, "window": cpu_wall},
+        "cpu_shares": {name: value / cpu_wall for name, value in cpu.items()},
         "costs": {
             "collection_s_per_env_step": per_env_step,
             "update_s": per_update,
@@ -349,6 +374,17 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
         per_env_step,
         per_update,
         per_eval,
+        eval_steps,
+    )
+    # The same from this process's CPU time: what the run would take on idle cores (exact
+    # with --env-workers 1 and --threads 1, where every cost is this process's one thread).
+    report["projection_cpu"] = project(
+        settings.benchmark,
+        tasks,
+        schedule.batch_size,
+        cpu_collection / max(env_steps, 1),
+        cpu_per_update,
+        cpu_per_eval,
         eval_steps,
     )
     return report
@@ -425,15 +461,33 @@ def format_report(report: dict) -> str:
         f"costs: collection {1e3 * c['collection_s_per_env_step']:.3f} ms per env step, "
         f"update {1e3 * c['update_s']:.1f} ms, {eval_line}"
     )
-    lines.append("projected paper runs (one process, as measured; hours):")
-    for name, p in report["projection"].items():
+    cs = report["cpu_shares"]
+    lines.append(
+        f"CPU time of this process in the window: {report['cpu_seconds']['window']:.1f} s; shares "
+        + ", ".join(f"{name} {share:.1%}" for name, share in cs.items())
+    )
+    for title, key in (
+        ("projected paper runs from wall time (as measured, this load; hours):", "projection"),
+        (
+            "projected paper runs from this process's CPU time (idle cores; hours):",
+            "projection_cpu",
+        ),
+    ):
+        lines.append(title)
+        lines.extend(projection_lines(report[key]))
+    return "\n".join(lines)
+
+
+def projection_lines(projection: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for name, p in projection.items():
         evaluation = f"{p['evaluation_h']:.1f}" if p["evaluation_h"] is not None else "?"
         lines.append(
             f"  {name}: {p['total_h']:.1f} h = collection {p['collection_h']:.1f} + "
             f"{p['updates']:,} updates {p['updates_h']:.1f} + evaluation {evaluation} "
             f"(update share {p['update_share']:.1%}; {p['basis']})"
         )
-    return "\n".join(lines)
+    return lines
 
 
 BENCH_DEFAULTS = {

@@ -73,6 +73,8 @@ def test_report_fields_are_consistent(bench_and_report):
     shares, seconds = report["shares"], report["seconds"]
     assert set(shares) == set(bench.CATEGORIES)
     assert math.isclose(sum(shares.values()), 1.0, rel_tol=1e-9)
+    assert math.isclose(sum(report["cpu_shares"].values()), 1.0, rel_tol=1e-9)
+    assert 0 < report["cpu_seconds"]["window"] <= 2 * report["window"]["wall_s"]
     # Exclusive times: none negative (a timer counted twice would push `rest` below 0).
     assert all(value >= 0 for value in seconds.values()), seconds
     for name in ("env", "predict", "replay_add", "replay_sample", "update", "evaluation"):
@@ -108,6 +110,7 @@ def test_projection_adds_up(bench_and_report):
     )
     assert "scaled" in mt10["basis"]
     assert report["projection"]["MT50"]["updates"] == 1_000_000
+    assert report["projection_cpu"]["MT10"]["updates"] == 1_500_000
 
 
 def test_printed_report_names_every_part(bench_and_report):
