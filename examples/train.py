@@ -85,7 +85,9 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
     names = check_tasks(settings)
     schedule = resolve_schedule(settings)
     check_schedule(schedule, settings.num_tasks)
-    run = RunDir(Path(resume) if resume is not None else settings.run_dir or fresh_run_dir(settings))
+    run = RunDir(
+        Path(resume) if resume is not None else settings.run_dir or fresh_run_dir(settings)
+    )
     if resume is None and run.settings_json.exists():
         raise ConfigError(
             mismatch(
