@@ -384,3 +384,14 @@ def test_the_simplex_projection_is_the_nearest_point_of_the_simplex(v: np.ndarra
     on = residual[p > 0]
     assert float(on.max() - on.min()) < 1e-9
     assert (residual[p == 0] <= on.min() + 1e-9).all()
+
+
+def test_famo_takes_one_backward_pass_whatever_the_number_of_tasks() -> None:
+    """FAMO is O(1) in T: the parameter's gradient hook fires once, PCGrad's loop T times."""
+    for method, expected in ((FAMO(6), 1), (PCGrad(6, per_task="loop"), 6)):
+        theta = torch.ones(4, requires_grad=True)
+        calls = []
+        theta.register_hook(lambda grad, calls=calls: calls.append(1))
+        losses = (torch.arange(1.0, 7.0)[:, None] * theta).pow(2).sum(dim=1)  # [6]
+        method.backward(losses, [theta])
+        assert len(calls) == expected
