@@ -59,6 +59,7 @@ def test_every_method_builds_takes_a_gradient_step_and_saves(env, method, tmp_pa
         reweight=spec.reweight,
         seed=0,
         device="cpu",
+        **spec.algorithm_kwargs,  # the gradient methods' option
     )
     model.learn(4)
     assert model._n_updates == 1
