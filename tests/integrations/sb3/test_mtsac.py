@@ -19,7 +19,7 @@ from stable_baselines3.common.logger import configure  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 import modnet_sb3.mtsac as mtsac_module  # noqa: E402
-from modnet.errors import ConfigError, ShapeError  # noqa: E402
+from modnet.errors import ConfigError  # noqa: E402
 from modnet_sb3 import (  # noqa: E402
     MTSAC,
     MixtureOfExpertsPolicy,
@@ -318,10 +318,10 @@ def test_num_tasks_that_cannot_be_known_is_asked_for() -> None:
 
 def test_num_tasks_that_does_not_match_the_env_one_hot_is_caught() -> None:
     # 2 tasks in the env, 3 claimed: the "one-hot" would take in the y coordinate.
+    # The env declares num_tasks = 2, so the mismatch is refused at construction.
     env = make_point_reach_vec_env(2, seed=0)
-    model = _model(env=env, num_tasks=3, replay_buffer_class=None, batch_size=6)
-    with pytest.raises(ShapeError, match="the last 3 observation columns must be a task one-hot"):
-        model.learn(10)
+    with pytest.raises(ConfigError, match="num_tasks must equal the env's num_tasks = 2"):
+        _model(env=env, num_tasks=3, replay_buffer_class=None, batch_size=6)
 
 
 def test_one_update_matches_the_multi_task_sac_equations() -> None:
