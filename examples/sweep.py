@@ -13,7 +13,8 @@ Each run is ``examples.train`` in the folder ``OUT/<benchmark>-<mode>-<method>-s
 Every setting is validated before anything is submitted. A job that finds its folder
 already holds a run resumes it from its last checkpoint, so re-running the sweep (or
 SLURM requeueing a pre-empted job, see ``TrainJob.checkpoint``) continues where it
-stopped. When the jobs are done, the runs are aggregated into ``OUT/report``.
+stopped; a run killed before its first checkpoint is moved aside and started over
+(``resumable``). When the jobs are done, the runs are aggregated into ``OUT/report``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ import submitit
 
 from examples.aggregate import aggregate
 from examples.common.cli import field_choices
+from examples.common.run_dir import RunDir
 from examples.settings import TrainSettings, resolve_schedule, validate_settings
 from modnet.errors import ConfigError
 
-__all__ = ["TrainJob", "main", "sweep_settings"]
+__all__ = ["TrainJob", "main", "resumable", "sweep_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,9 +51,28 @@ class TrainJob(submitit.helpers.Checkpointable):
         from examples.train import train  # imported in the job's process
 
         settings = validate_settings(values)
-        run_dir = Path(values["run_dir"])
-        resume = run_dir if (run_dir / "settings.json").exists() else None
-        return str(train(settings, resume=resume))
+        return str(train(settings, resume=resumable(Path(values["run_dir"]))))
+
+
+def resumable(run_dir: Path) -> Path | None:
+    """``run_dir`` if the job should resume it, else None (the job starts the run afresh).
+
+    A folder holding a run with checkpoint files is resumed (``--resume`` checks and
+    reports what it finds). A folder whose run was killed before its first checkpoint
+    (``settings.json`` but no checkpoint file) has nothing to resume: it is renamed
+    ``<name>.unfinished-<n>`` and the run starts over, as a requeued job should.
+    """
+    run = RunDir(run_dir)
+    if not run.settings_json.exists():
+        return None
+    if run.checkpoints.is_dir() and any(run.checkpoints.iterdir()):
+        return run_dir
+    n = 1
+    while (aside := run_dir.with_name(f"{run_dir.name}.unfinished-{n}")).exists():
+        n += 1
+    run_dir.rename(aside)
+    print(f"{run_dir} stopped before its first checkpoint: moved to {aside}, starting over")
+    return None
 
 
 def sweep_settings(

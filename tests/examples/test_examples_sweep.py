@@ -72,3 +72,19 @@ def test_sweep_validates_every_run_before_submitting(tmp_path) -> None:
     assert len(runs) == 12
     assert len({run.run_dir for run in runs}) == 12
     assert not list(tmp_path.iterdir())  # nothing submitted, nothing written
+
+
+def test_a_requeued_job_resumes_only_a_run_with_checkpoints(tmp_path, capsys) -> None:
+    run = tmp_path / "MT10-fixed-mt-sac-s0"
+    assert sweep_module.resumable(run) is None  # a new run
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "settings.json").write_text("{}")
+    # Killed before its first checkpoint: nothing to resume, the job starts over and the
+    # old folder is kept aside, not deleted.
+    assert sweep_module.resumable(run) is None
+    assert not run.exists() and (tmp_path / "MT10-fixed-mt-sac-s0.unfinished-1").is_dir()
+    assert "stopped before its first checkpoint" in capsys.readouterr().out
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "settings.json").write_text("{}")
+    (run / "checkpoints" / "latest.json").write_text("{}")
+    assert sweep_module.resumable(run) == run  # train() checks what it finds
