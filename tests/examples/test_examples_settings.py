@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import types
 
 import pytest
 import torch
@@ -203,11 +204,15 @@ def test_the_same_command_twice_starts_a_second_folder(tmp_path, monkeypatch, ca
     assert f"{first} holds a run; this one goes to {first}-3" in capsys.readouterr().out
 
 
-def test_resume_reads_settings_back_and_allows_only_some_changes(tmp_path) -> None:
+def test_resume_reads_settings_back_and_allows_only_some_changes(tmp_path, monkeypatch) -> None:
     run = tmp_path / "run"
     run.mkdir()
     stored = TrainSettings(method="mt-sac", seed=4, total_steps=600).model_dump(mode="json")
     (run / "settings.json").write_text(json.dumps({"settings": stored}))
+    # The checkpoint the run folder would hold (test_examples_resume_protections.py
+    # covers real and damaged ones): 600 env steps done.
+    done = types.SimpleNamespace(num_timesteps=600)
+    monkeypatch.setattr(train_module, "find_checkpoint", lambda *a, **k: (done, None))
     settings, resume = train_module.parse_settings(["--resume", str(run), "--total-steps", "900"])
     assert resume == run
     assert (settings.method, settings.seed, settings.total_steps) == ("mt-sac", 4, 900)
