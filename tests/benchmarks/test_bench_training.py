@@ -57,7 +57,8 @@ def bench_and_report(gpu_check):
 
 def test_gpu_check_prints_every_section(gpu_check) -> None:
     done, out = gpu_check
-    for line in ("== machine:", "== update time (tiny)", "== whole loop (tiny)", "projected"):
+    sections = ("== machine:", "== update time (tiny)", "== whole loop (tiny)", "projected")
+    for line in (*sections, "== MT10 paper run with Shallow's eager update"):
         assert line in done.stdout, line
     assert "ran out" not in done.stdout and "failed" not in done.stdout
     compile_report = json.loads((out / "compile.json").read_text())
