@@ -138,6 +138,7 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
             gamma=schedule.gamma,
             train_freq=schedule.train_freq,
             gradient_steps=schedule.gradient_steps,
+            ent_coef=f"auto_{schedule.initial_temperature}",  # one learned alpha per task
             replay_buffer_class=TaskBalancedReplayBuffer,
             policy_kwargs=dict(spec.policy_kwargs),  # SB3 adds keys to the dict it gets
             num_tasks=env.num_envs,

@@ -70,6 +70,8 @@ def test_the_default_is_the_demo_preset_and_the_user_s_tasks_win() -> None:
     )
     schedule = resolve_schedule(demo)
     assert schedule.width_scale == 0.25 and schedule.batch_size == 64 * 4
+    assert schedule.initial_temperature == 0.1
+    assert resolve_schedule(TrainSettings(preset="paper")).initial_temperature == 1.0
     assert set(schedule.episode_length) == set(demo.tasks)
     assert TrainSettings(tasks=("push-v3",)).tasks == ("push-v3",)
     assert TrainSettings(preset="smoke").tasks is None  # smoke and paper: every task
