@@ -72,3 +72,27 @@ def test_split_columns_and_refusals() -> None:
         make_env("MT10", "conditioned", tasks=THREE, workers=0)
     with pytest.raises(ConfigError, match=r"WorkerVecEnv: workers must be an int in \[1, 2\]"):
         WorkerVecEnv([lambda: None, lambda: None], workers=3)
+
+
+@pytest.mark.parametrize(
+    ("cores", "threads", "suite", "expected"),
+    [
+        (16, 1, "MT10", 10),
+        (16, 1, "MT50", 15),
+        (16, 8, "MT10", 8),
+        (2, 1, "MT10", 1),
+        (3, 1, "MT10", 2),
+    ],
+)
+def test_auto_env_workers_fill_the_cores_the_threads_leave(
+    monkeypatch, cores, threads, suite, expected
+) -> None:
+    import os
+
+    from examples.settings import TrainSettings
+    from examples.train import env_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    settings = TrainSettings(benchmark=suite, preset="paper", env_workers="auto", threads=threads)
+    assert env_workers(settings) == expected
+    assert env_workers(TrainSettings(env_workers=3)) == 3
