@@ -73,7 +73,7 @@ FAILED=0
 
 if [ "$TINY" = 1 ]; then
   section 120 "update time (tiny)" "$PY" benchmarks/bench_compile.py --device "$DEVICE" \
-    --methods soft-shallow mt-sac --modes eager --tasks 2 --batch-per-task 4 \
+    --methods soft-shallow --modes eager --tasks 2 --batch-per-task 4 \
     --steps 2 --repeats 1 --warmup 1 --json "$OUT/compile.json"
   section 240 "whole loop (tiny)" "$PY" benchmarks/bench_training.py --device "$DEVICE" \
     --mode conditioned --tasks reach-v3 push-v3 --steps 40 --warmup-steps 20 --eval-freq 40 \
