@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from network_checks import assert_bad_inputs_refused, count, perturb_
 
 from modnet import (
     ConfigError,
@@ -21,20 +22,9 @@ from modnet import (
 IN, OUT, TASKS = 5, 3, 4
 
 
-def count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
-def perturb_(net: torch.nn.Module) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0.0, 0.4)
-    return net
-
-
 @pytest.mark.parametrize("cls", [TaskMLP, MultiHeadMLP, MixtureOfExperts])
 def test_shapes_and_one_hot_equals_ids(cls: type) -> None:
-    net = perturb_(cls(IN, OUT, TASKS))
+    net = perturb_(cls(IN, OUT, TASKS), 0.4)
     x, ids = torch.randn(6, IN), torch.tensor([0, 3, 1, 1, 2, 0])
     out = net(x, ids)
     assert out.shape == (6, OUT)
@@ -65,7 +55,7 @@ def _head_by_hand(net: MultiHeadMLP, x: torch.Tensor, task: int) -> torch.Tensor
 @given(tasks=st.lists(st.integers(0, TASKS - 1), min_size=1, max_size=9))
 def test_multihead_uses_the_head_of_each_samples_task(tasks: list[int]) -> None:
     torch.manual_seed(0)
-    net = perturb_(MultiHeadMLP(IN, OUT, TASKS, trunk_sizes=(6,), head_sizes=(7,)))
+    net = perturb_(MultiHeadMLP(IN, OUT, TASKS, trunk_sizes=(6,), head_sizes=(7,)), 0.4)
     x, ids = torch.randn(len(tasks), IN), torch.tensor(tasks)
     out = net(x, ids)
     for i, t in enumerate(tasks):
@@ -73,7 +63,7 @@ def test_multihead_uses_the_head_of_each_samples_task(tasks: list[int]) -> None:
 
 
 def test_multihead_other_heads_do_not_matter() -> None:
-    net = perturb_(MultiHeadMLP(IN, OUT, TASKS))
+    net = perturb_(MultiHeadMLP(IN, OUT, TASKS), 0.4)
     x, ids = torch.randn(3, IN), torch.tensor([2, 2, 2])
     before = net(x, ids)
     with torch.no_grad():
@@ -87,7 +77,7 @@ def test_multihead_other_heads_do_not_matter() -> None:
 
 
 def test_multihead_gradient_reaches_only_the_used_heads() -> None:
-    net = perturb_(MultiHeadMLP(IN, OUT, TASKS))
+    net = perturb_(MultiHeadMLP(IN, OUT, TASKS), 0.4)
     net(torch.randn(5, IN), torch.tensor([1, 3, 1, 3, 3])).square().sum().backward()
     for bank in net.heads:
         assert (bank.weight.grad[[0, 2]] == 0).all() and (bank.bias.grad[[0, 2]] == 0).all()
@@ -104,7 +94,7 @@ def test_multihead_refuses_a_soft_task_mixture() -> None:
 
 # ---------------------------------------------------------------- MixtureOfExperts
 def test_moe_gate_sums_to_one_and_mixes_the_experts() -> None:
-    net = perturb_(MixtureOfExperts(IN, OUT, TASKS, num_experts=3, hidden_sizes=(6, 7)))
+    net = perturb_(MixtureOfExperts(IN, OUT, TASKS, num_experts=3, hidden_sizes=(6, 7)), 0.4)
     x, ids = torch.randn(5, IN), torch.tensor([0, 1, 2, 3, 1])
     out, gate = net(x, ids, return_gate=True)
     assert gate.shape == (5, 3) and (gate >= 0).all()
@@ -124,7 +114,7 @@ def test_moe_gate_sums_to_one_and_mixes_the_experts() -> None:
 
 
 def test_moe_gate_depends_on_the_task_only() -> None:
-    net = perturb_(MixtureOfExperts(IN, OUT, TASKS))
+    net = perturb_(MixtureOfExperts(IN, OUT, TASKS), 0.4)
     ids = torch.tensor([1, 1])
     _, g = net(torch.randn(2, IN), ids, return_gate=True)
     torch.testing.assert_close(g[0], g[1])
@@ -177,16 +167,4 @@ def test_bad_settings(build: object, match: str) -> None:
 
 @pytest.mark.parametrize("cls", [TaskMLP, MultiHeadMLP, MixtureOfExperts])
 def test_bad_inputs(cls: type) -> None:
-    net = cls(IN, OUT, TASKS)
-    name = cls.__name__
-    x = torch.randn(3, IN)
-    with pytest.raises(
-        ShapeError, match=rf"{name}.forward: x must have shape \(batch, 5\), got \(3, 2\)"
-    ):
-        net(torch.randn(3, 2), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must be in \[0, 4\), got 4"):
-        net(x, torch.tensor([0, 4, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must have shape \(3,\), got \(2,\)"):
-        net(x, torch.tensor([0, 1]))
-    with pytest.raises(ShapeError, match=r"task one-hot must have shape \(3, 4\), got \(3, 5\)"):
-        net(x, torch.zeros(3, 5))
+    assert_bad_inputs_refused(cls(IN, OUT, TASKS), IN, TASKS)

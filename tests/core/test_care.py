@@ -7,50 +7,41 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from network_checks import (
+    MT_SHAPES,
+    assert_bad_inputs_refused,
+    assert_compiles_like_eager,
+    assert_each_sample_is_independent,
+    assert_matches_reference,
+    assert_refuses_bad_input,
+    bad_input_cases,
+    count,
+    per_sample,
+    run_member,
+    seeded_perturbed,
+)
 
-from modnet import CARE, CAREConfig, ConfigError, ShapeError
+from modnet import CARE, CAREConfig, ConfigError
 
 IN, OUT, TASKS, EXPERTS = 5, 3, 4, 3
 SMALL = {"num_experts": EXPERTS, "encoder_sizes": (6,), "embedding_dim": 7, "hidden_sizes": (8,)}
 
 
-def count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
-def perturb_(net: torch.nn.Module) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0.0, 0.5)
-    return net
-
-
 def small(**kwargs: object) -> CARE:
-    torch.manual_seed(0)
-    return perturb_(CARE(IN, OUT, TASKS, **{**SMALL, **kwargs}))  # type: ignore[arg-type]
+    return seeded_perturbed(CARE, IN, OUT, TASKS, **{**SMALL, **kwargs})  # type: ignore[return-value]
 
 
 def reference(net: CARE, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """The paper's forward written per sample and per encoder (the test oracle)."""
-    rows = []
-    for b in range(x.shape[0]):
-        t = int(ids[b])
-        if net.task_embedding is not None:
-            e = F.relu(net.task_embedding[t])
-        else:
-            e = net.context[t]
+
+    def one(s: torch.Tensor, t: int) -> torch.Tensor:
+        e = F.relu(net.task_embedding[t]) if net.task_embedding is not None else net.context[t]
         c = net.context_encoder(e)
         a = torch.softmax(net.attention(c) / net.temperature, dim=-1)
-        mixed = torch.zeros(net.embedding_dim)
-        for j in range(net.num_experts):
-            h = x[b]
-            for i, bank in enumerate(net.encoders):
-                h = h @ bank.weight[j] + bank.bias[j]
-                if i < len(net.encoders) - 1:
-                    h = torch.relu(h)
-            mixed = mixed + a[j] * h
-        rows.append(net.trunk(torch.cat([mixed, c])))
-    return torch.stack(rows)
+        encodings = (a[j] * run_member(net.encoders, j, s) for j in range(net.num_experts))
+        return net.trunk(torch.cat([sum(encodings, torch.zeros(net.embedding_dim)), c]))
+
+    return per_sample(one, x, ids)
 
 
 task_lists = st.lists(st.integers(0, TASKS - 1), min_size=1, max_size=7)
@@ -59,37 +50,22 @@ task_lists = st.lists(st.integers(0, TASKS - 1), min_size=1, max_size=7)
 @settings(max_examples=10)
 @given(tasks=task_lists, seed=st.integers(0, 2**16))
 def test_batched_equals_the_per_encoder_loop_in_value_and_gradient(tasks, seed) -> None:
-    net = small()
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(len(tasks), IN, generator=gen)
-    ids = torch.tensor(tasks)
     weights = torch.randn(len(tasks), OUT, generator=gen)
-
-    xb = x.clone().requires_grad_()
-    (net(xb, ids) * weights).sum().backward()
-    batched = {n: p.grad.clone() for n, p in net.named_parameters()}
-    net.zero_grad()
-    xl = x.clone().requires_grad_()
-    expected = reference(net, xl, ids)
-    (expected * weights).sum().backward()
-
-    torch.testing.assert_close(net(x, ids), expected.detach(), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(xb.grad, xl.grad, rtol=1e-5, atol=1e-5)
-    for name, p in net.named_parameters():
-        torch.testing.assert_close(batched[name], p.grad, rtol=1e-5, atol=1e-5, msg=name)
+    assert_matches_reference(
+        small(), reference, x, torch.tensor(tasks), weights, rtol=1e-5, atol=1e-5
+    )
 
 
 @given(tasks=task_lists, i=st.integers(0, 6))
 def test_each_sample_is_independent_of_the_rest_of_the_batch(tasks, i) -> None:
     net = small()
-    i = i % len(tasks)
     x, ids = torch.randn(len(tasks), IN), torch.tensor(tasks)
-    out = net(x, ids)
-    alone = net(x[i : i + 1], ids[i : i + 1])
-    torch.testing.assert_close(out[i : i + 1], alone, rtol=1e-5, atol=1e-6)
-    changed = x.clone()
-    changed[torch.arange(len(tasks)) != i] += 1.0
-    torch.testing.assert_close(net(changed, ids)[i], out[i], rtol=1e-5, atol=1e-6)
+    tol = {"rtol": 1e-5, "atol": 1e-6}
+    assert_each_sample_is_independent(
+        net, x, ids, i % len(tasks), TASKS, **tol, alone_rtol=1e-5, alone_atol=1e-6
+    )
 
 
 def test_one_hot_equals_ids_and_a_soft_mixture_mixes_the_contexts() -> None:
@@ -143,6 +119,9 @@ def test_a_supplied_context_replaces_the_learned_embedding() -> None:
 # Parameter counts, actor (39 -> 8) and one critic (39 + 4 -> 1), as the Meta-World+
 # baselines' CARENetwork builds them (metaworld_algorithms/nn/care.py, CAREConfig: encoder
 # MLPs 50-50 with a 50 output, 6 encoders on MT10 and 10 on MT50, trunk [400]*3).
+PAPER_EXPERTS = {10: 6, 50: 10}  # encoders by number of tasks
+
+
 def official_count(in_features: int, out: int, tasks: int, experts: int) -> int:
     embed = tasks * 50
     context_mlp = 3 * (50 * 50 + 50)
@@ -153,17 +132,13 @@ def official_count(in_features: int, out: int, tasks: int, experts: int) -> int:
 
 
 @pytest.mark.parametrize(
-    "in_features, out, tasks, experts, expected",
-    [
-        (39, 8, 10, 6, 420_564),  # MT10 actor
-        (43, 1, 10, 6, 418_957),  # MT10 critic
-        (39, 8, 50, 10, 451_168),  # MT50 actor
-        (43, 1, 50, 10, 450_361),  # MT50 critic
-    ],
+    "shape, expected",
+    list(zip(MT_SHAPES.values(), [420_564, 418_957, 451_168, 450_361], strict=True)),
+    ids=list(MT_SHAPES),
 )
-def test_parameter_counts_match_the_meta_world_plus_network(
-    in_features, out, tasks, experts, expected
-) -> None:
+def test_parameter_counts_match_the_meta_world_plus_network(shape, expected) -> None:
+    in_features, out, tasks = shape
+    experts = PAPER_EXPERTS[tasks]
     assert official_count(in_features, out, tasks, experts) == expected
     assert count(CARE(in_features, out, tasks, num_experts=experts)) == expected
 
@@ -205,37 +180,14 @@ def test_bad_config_context() -> None:
 
 
 def test_bad_inputs() -> None:
-    net = small()
-    x = torch.randn(3, IN)
-    with pytest.raises(
-        ShapeError, match=r"CARE.forward: x must have shape \(batch, 5\), got \(3, 2\)"
-    ):
-        net(torch.randn(3, 2), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must be in \[0, 4\), got 4"):
-        net(x, torch.tensor([0, 4, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must have shape \(3,\), got \(2,\)"):
-        net(x, torch.tensor([0, 1]))
-    with pytest.raises(ShapeError, match=r"task one-hot must have shape \(3, 4\), got \(3, 5\)"):
-        net(x, torch.zeros(3, 5))
-    with pytest.raises(ShapeError, match=r"CARE.forward: x must"):
-        net(x.double(), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"CARE.forward: x must"):
-        net(x.long(), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"task must be int64 ids or a float one-hot"):
-        net(x, torch.tensor([True, False, True]))
+    assert_bad_inputs_refused(small(), IN, TASKS)
 
 
 @pytest.mark.slow
 def test_compiles_with_fullgraph_and_matches_eager() -> None:
-    torch._dynamo.reset()
     net = small(encoder_sizes=(), hidden_sizes=())  # the fewest layers: a short compile
-    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
     x, ids = torch.randn(6, IN, requires_grad=True), torch.tensor([0, 2, 1, 1, 0, 2])
-    got = compiled(x, ids)
-    torch.testing.assert_close(got, net(x, ids), rtol=1e-5, atol=1e-6)
-    (grad,) = torch.autograd.grad(got.square().sum(), x)
-    (ref,) = torch.autograd.grad(net(x, ids).square().sum(), x)
-    torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-6)
+    assert_compiles_like_eager(net, x, ids)
 
 
 def test_detach_context_stops_the_attentions_gradient_into_the_context() -> None:
@@ -251,23 +203,6 @@ def test_detach_context_stops_the_attentions_gradient_into_the_context() -> None
     assert grads[True] is None  # nothing reached the embedding
 
 
-@given(
-    width=st.integers(1, 9).filter(lambda w: w != IN),
-    batch=st.integers(1, 5),
-    bad_id=st.one_of(st.integers(TASKS, 50), st.integers(-50, -1)),
-    dtype=st.sampled_from([torch.float64, torch.float16, torch.int64, torch.int32]),
-)
-def test_bad_inputs_are_refused_with_the_argument_named(width, batch, bad_id, dtype) -> None:
-    net = small()
-    ids = torch.arange(batch) % TASKS
-    with pytest.raises(ShapeError, match=rf"CARE.forward: x must have shape \(batch, {IN}\)"):
-        net(torch.randn(batch, width), ids)
-    wrong = ids.clone()
-    wrong[-1] = bad_id
-    with pytest.raises(ShapeError, match=rf"task ids must be in \[0, {TASKS}\), got {bad_id}"):
-        net(torch.randn(batch, IN), wrong)
-    expected = (
-        "be a floating-point tensor" if not dtype.is_floating_point else "have the network's dtype"
-    )
-    with pytest.raises(ShapeError, match=rf"CARE.forward: x must {expected}.*got {dtype}"):
-        net(torch.randn(batch, IN).to(dtype), ids)
+@given(case=bad_input_cases(IN, TASKS))
+def test_bad_inputs_are_refused_with_the_argument_named(case: dict) -> None:
+    assert_refuses_bad_input(small(), IN, TASKS, **case)

@@ -7,12 +7,16 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
+from network_checks import (
+    assert_bad_inputs_refused,
+    assert_each_sample_is_independent,
+    assert_matches_reference,
+    count,
+    perturb_,
+    reference_cases,
+)
 
-from modnet import ConfigError, FiLMMLP, FiLMMLPConfig, ShapeError
-
-
-def count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
+from modnet import ConfigError, FiLMMLP, FiLMMLPConfig
 
 
 def official_count(in_features: int, out_features: int, tasks: int, *, feature: bool) -> int:
@@ -80,13 +84,7 @@ def reference(net: FiLMMLP, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-@given(
-    batch=st.integers(1, 5),
-    tasks=st.integers(1, 4),
-    layers=st.integers(0, 2),
-    feature=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+@given(**reference_cases, layers=st.integers(0, 2), feature=st.booleans())
 def test_batched_equals_the_per_sample_reference_in_values_and_gradients(
     batch: int, tasks: int, layers: int, feature: bool, seed: int
 ) -> None:
@@ -101,20 +99,12 @@ def test_batched_equals_the_per_sample_reference_in_values_and_gradients(
         hidden_sizes=(6,),
         modulation="feature" if feature else "layer",
     ).double()
-    with torch.no_grad():  # the output layer starts at ±3e-3; make every path visible
-        for p in net.parameters():
-            p.normal_(0.0, 0.5)
+    perturb_(net)  # the output layer starts at ±3e-3; make every path visible
     x = torch.randn(batch, 3, dtype=torch.float64)
     ids = torch.randint(0, tasks, (batch,))
     probe = torch.randn(batch, 2, dtype=torch.float64)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out, ref = net(xa, ids), reference(net, xb, ids)
-    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
-    params = [xa, *net.parameters()]
-    grads = torch.autograd.grad((out * probe).sum(), params)
-    ref_grads = torch.autograd.grad((ref * probe).sum(), [xb, *net.parameters()])
-    for g, r in zip(grads, ref_grads, strict=True):
-        torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-10)
+    tol = {"rtol": 1e-10, "atol": 1e-10, "grad_rtol": 1e-9, "grad_atol": 1e-10}
+    assert_matches_reference(net, reference, x, ids, probe, **tol)
 
 
 @given(batch=st.integers(2, 6), row=st.integers(0, 5), seed=st.integers(0, 2**16))
@@ -123,13 +113,7 @@ def test_each_sample_depends_on_its_own_inputs_only(batch: int, row: int, seed: 
     torch.manual_seed(seed)
     net = FiLMMLP(3, 2, 3, embedding_features=4, encoder_features=5, hidden_sizes=(6,))
     x, ids = torch.randn(batch, 3), torch.randint(0, 3, (batch,))
-    out = net(x, ids)
-    others = torch.arange(batch) != row
-    x2, ids2 = x.clone(), ids.clone()
-    x2[others] = torch.randn(int(others.sum()), 3)
-    ids2[others] = (ids2[others] + 1) % 3
-    torch.testing.assert_close(net(x2, ids2)[row], out[row], rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(net(x[row : row + 1], ids[row : row + 1])[0], out[row])
+    assert_each_sample_is_independent(net, x, ids, row, 3, rtol=1e-6, atol=1e-7)
 
 
 def test_the_task_modulates_the_encoder() -> None:
@@ -174,18 +158,4 @@ def test_bad_settings(settings: dict, match: str) -> None:
 
 def test_bad_inputs() -> None:
     net = FiLMMLP(5, 3, 4, embedding_features=4, encoder_features=5, hidden_sizes=(6,))
-    x = torch.randn(3, 5)
-    with pytest.raises(
-        ShapeError, match=r"FiLMMLP.forward: x must have shape \(batch, 5\), got \(3, 2\)"
-    ):
-        net(torch.randn(3, 2), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"FiLMMLP.forward: x must be a floating-point tensor"):
-        net(torch.ones(3, 5, dtype=torch.int64), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"FiLMMLP.forward: x must have the network's dtype"):
-        net(x.double(), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"FiLMMLP.forward: task ids must be in \[0, 4\), got -1"):
-        net(x, torch.tensor([0, -1, 2]))
-    with pytest.raises(ShapeError, match=r"task one-hot must have shape \(3, 4\), got \(3, 5\)"):
-        net(x, torch.zeros(3, 5))
-    with pytest.raises(ShapeError, match=r"task must be int64 ids or a float one-hot"):
-        net(x, torch.tensor([True, False, True]))
+    assert_bad_inputs_refused(net, 5, 4)

@@ -7,13 +7,17 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
+from network_checks import (
+    MT_SHAPES,
+    assert_bad_inputs_refused,
+    assert_each_sample_is_independent,
+    assert_matches_reference,
+    count,
+    reference_cases,
+)
 
-from modnet import MOORE, ConfigError, MOOREConfig, ShapeError
+from modnet import MOORE, ConfigError, MOOREConfig
 from modnet.moore import gram_schmidt
-
-
-def count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 def official_count(
@@ -32,20 +36,17 @@ def official_count(
     return tasks * experts + experts * backbone + tasks * (width * out_features + out_features)
 
 
-# MT10 / MT50: state 39 (the one-hot goes to the task encoder, not to the experts),
-# 4 actions; actor out 2 * 4, critic in 39 + 4, out 1; 4 experts on MT10, 6 on MT50.
+# The one-hot goes to the task encoder, not to the experts; 4 experts on MT10, 6 on MT50.
 @pytest.mark.parametrize(
-    "in_features, out_features, tasks, experts, expected",
-    [
-        (39, 8, 10, 4, 1_379_320),  # MT10 actor
-        (43, 1, 10, 4, 1_357_650),  # MT10 critic
-        (39, 8, 50, 6, 2_181_500),  # MT50 actor
-        (43, 1, 50, 6, 2_050_750),  # MT50 critic
-    ],
+    "shape, expected",
+    list(zip(MT_SHAPES.values(), [1_379_320, 1_357_650, 2_181_500, 2_050_750], strict=True)),
+    ids=list(MT_SHAPES),
 )
 def test_parameter_counts_match_the_official_network(
-    in_features: int, out_features: int, tasks: int, experts: int, expected: int
+    shape: tuple[int, int, int], expected: int
 ) -> None:
+    in_features, out_features, tasks = shape
+    experts = {10: 4, 50: 6}[tasks]
     net = MOORE(in_features, out_features, tasks, num_experts=experts)
     assert count(net) == official_count(in_features, out_features, tasks, experts) == expected
 
@@ -113,13 +114,7 @@ def loop_moore(net: MOORE, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-@given(
-    batch=st.integers(1, 5),
-    tasks=st.integers(1, 4),
-    experts=st.integers(1, 3),
-    multi_head=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+@given(**reference_cases, experts=st.integers(1, 3), multi_head=st.booleans())
 def test_batched_equals_the_per_expert_loop_in_values_and_gradients(
     batch: int, tasks: int, experts: int, multi_head: bool, seed: int
 ) -> None:
@@ -129,18 +124,9 @@ def test_batched_equals_the_per_expert_loop_in_values_and_gradients(
     x = torch.randn(batch, 3, dtype=torch.float64)
     ids = torch.randint(0, tasks, (batch,))
     probe = torch.randn(batch, 2, dtype=torch.float64)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out = net(xa, ids)
-    torch.testing.assert_close(out, loop_moore(net, xb, ids), rtol=1e-9, atol=1e-9)
-    grads = torch.autograd.grad((out * probe).sum(), [xa, *net.parameters()], allow_unused=True)
-    ref = torch.autograd.grad(
-        (loop_moore(net, xb, ids) * probe).sum(), [xb, *net.parameters()], allow_unused=True
-    )
-    for g, r in zip(grads, ref, strict=True):
-        if r is None:  # a head no sample used: the batched product gives it zeros
-            assert g is None or not g.any()
-        else:
-            torch.testing.assert_close(g, r, rtol=1e-7, atol=1e-9)
+    # unused_ok: a head no sample used gets zeros from the batched product.
+    tol = {"rtol": 1e-9, "atol": 1e-9, "grad_rtol": 1e-7, "grad_atol": 1e-9}
+    assert_matches_reference(net, loop_moore, x, ids, probe, **tol, unused_ok=True)
 
 
 @given(batch=st.integers(2, 6), row=st.integers(0, 5), seed=st.integers(0, 2**16))
@@ -149,13 +135,7 @@ def test_each_sample_depends_on_its_own_inputs_only(batch: int, row: int, seed: 
     torch.manual_seed(seed)
     net = MOORE(3, 2, 3, num_experts=2, hidden_sizes=(6, 5))
     x, ids = torch.randn(batch, 3), torch.randint(0, 3, (batch,))
-    out = net(x, ids)
-    others = torch.arange(batch) != row
-    x2, ids2 = x.clone(), ids.clone()
-    x2[others] = torch.randn(int(others.sum()), 3)
-    ids2[others] = (ids2[others] + 1) % 3
-    torch.testing.assert_close(net(x2, ids2)[row], out[row], rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(net(x[row : row + 1], ids[row : row + 1])[0], out[row])
+    assert_each_sample_is_independent(net, x, ids, row, 3, rtol=1e-6, atol=1e-6)
 
 
 def test_one_hot_equals_ids_and_a_soft_task_mixes_the_heads() -> None:
@@ -214,21 +194,4 @@ def test_bad_settings(settings: dict, match: str) -> None:
 
 
 def test_bad_inputs() -> None:
-    net = MOORE(5, 3, 4, num_experts=2, hidden_sizes=(6, 4))
-    x = torch.randn(3, 5)
-    with pytest.raises(
-        ShapeError, match=r"MOORE.forward: x must have shape \(batch, 5\), got \(3, 2\)"
-    ):
-        net(torch.randn(3, 2), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"MOORE.forward: x must be a floating-point tensor"):
-        net(torch.ones(3, 5, dtype=torch.int64), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"MOORE.forward: x must have the network's dtype"):
-        net(x.double(), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"MOORE.forward: task ids must be in \[0, 4\), got 4"):
-        net(x, torch.tensor([0, 4, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must have shape \(3,\), got \(2,\)"):
-        net(x, torch.tensor([0, 1]))
-    with pytest.raises(ShapeError, match=r"task one-hot must have shape \(3, 4\), got \(3, 5\)"):
-        net(x, torch.zeros(3, 5))
-    with pytest.raises(ShapeError, match=r"task must be int64 ids or a float one-hot"):
-        net(x, torch.tensor([True, False, True]))
+    assert_bad_inputs_refused(MOORE(5, 3, 4, num_experts=2, hidden_sizes=(6, 4)), 5, 4)

@@ -7,6 +7,19 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from network_checks import (
+    MT_SHAPES,
+    assert_bad_inputs_refused,
+    assert_compiles_like_eager,
+    assert_each_sample_is_independent,
+    assert_matches_reference,
+    assert_refuses_bad_input,
+    bad_input_cases,
+    count,
+    per_sample,
+    run_member,
+    seeded_perturbed,
+)
 
 from modnet import ConfigError, PaCo, PaCoConfig, ShapeError
 from modnet.paco import extreme_tasks, interpolate_task_weights_, mask_extreme_losses
@@ -15,36 +28,26 @@ IN, OUT, TASKS, SETS = 5, 3, 4, 3
 SMALL = {"num_parameter_sets": SETS, "hidden_sizes": (6, 7)}
 
 
-def count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 def small(**kwargs: object) -> PaCo:
-    torch.manual_seed(0)
-    net = PaCo(IN, OUT, TASKS, **{**SMALL, **kwargs})  # type: ignore[arg-type]
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0.0, 0.5)
-    return net
+    return seeded_perturbed(PaCo, IN, OUT, TASKS, **{**SMALL, **kwargs})  # type: ignore[return-value]
 
 
 def reference(net: PaCo, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Each sample through its task's θ_τ = Σ_k w_τk φ_k, built by a loop over the sets."""
-    rows = []
-    for b in range(x.shape[0]):
-        t = int(ids[b])
+
+    def one(h: torch.Tensor, t: int) -> torch.Tensor:
         w = net.task_weights.weight[:, t]
         if net.task_weights.bias is not None:
             w = w + net.task_weights.bias
-        h = x[b]
         for i, bank in enumerate(net.layers):
             weight = sum(w[k] * bank.weight[k] for k in range(net.num_parameter_sets))
             bias = sum(w[k] * bank.bias[k] for k in range(net.num_parameter_sets))
             h = h @ weight + bias
             if i < len(net.layers) - 1:
                 h = torch.relu(h)
-        rows.append(h)
-    return torch.stack(rows)
+        return h
+
+    return per_sample(one, x, ids)
 
 
 task_lists = st.lists(st.integers(0, TASKS - 1), min_size=1, max_size=9)
@@ -56,36 +59,16 @@ def test_batched_equals_the_per_set_loop_in_value_and_gradient(tasks, seed, bias
     net = small(task_weight_bias=bias)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(len(tasks), IN, generator=gen)
-    ids = torch.tensor(tasks)
     weights = torch.randn(len(tasks), OUT, generator=gen)
-
-    xb = x.clone().requires_grad_()
-    (net(xb, ids) * weights).sum().backward()
-    batched = {n: p.grad.clone() for n, p in net.named_parameters()}
-    net.zero_grad()
-    xl = x.clone().requires_grad_()
-    expected = reference(net, xl, ids)
-    (expected * weights).sum().backward()
-
-    torch.testing.assert_close(net(x, ids), expected.detach(), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(xb.grad, xl.grad, rtol=1e-5, atol=1e-5)
-    for name, p in net.named_parameters():
-        torch.testing.assert_close(batched[name], p.grad, rtol=1e-5, atol=1e-5, msg=name)
+    assert_matches_reference(net, reference, x, torch.tensor(tasks), weights, rtol=1e-5, atol=1e-5)
 
 
 @given(tasks=task_lists, i=st.integers(0, 8))
 def test_each_sample_is_independent_of_the_rest_of_the_batch(tasks, i) -> None:
     # The batch is regrouped by task into padded slots: no sample may see another's.
     net = small()
-    i = i % len(tasks)
     x, ids = torch.randn(len(tasks), IN), torch.tensor(tasks)
-    out = net(x, ids)
-    torch.testing.assert_close(out[i : i + 1], net(x[i : i + 1], ids[i : i + 1]))
-    changed = x.clone()
-    changed[torch.arange(len(tasks)) != i] += 1.0
-    torch.testing.assert_close(net(changed, ids)[i], out[i])
-    perm = torch.randperm(len(tasks))
-    torch.testing.assert_close(net(x[perm], ids[perm]), out[perm])
+    assert_each_sample_is_independent(net, x, ids, i % len(tasks), TASKS)
 
 
 def test_a_one_hot_w_selects_one_parameter_set() -> None:
@@ -95,10 +78,7 @@ def test_a_one_hot_w_selects_one_parameter_set() -> None:
         net.task_weights.weight.zero_()
         net.task_weights.weight[2, 1] = 1.0  # task 1 uses set 2
     x = torch.randn(4, IN)
-    h = x
-    for i, bank in enumerate(net.layers):
-        h = h @ bank.weight[2] + bank.bias[2]
-        h = torch.relu(h) if i < len(net.layers) - 1 else h
+    h = run_member(net.layers, 2, x)
     torch.testing.assert_close(net(x, torch.ones(4, dtype=torch.long)), h)
     assert torch.equal(net(x, torch.zeros(4, dtype=torch.long)), torch.zeros(4, OUT))
 
@@ -212,17 +192,12 @@ def official_count(in_features: int, out: int, tasks: int, sets: int = 5) -> int
 
 
 @pytest.mark.parametrize(
-    "in_features, out, tasks, expected",
-    [
-        (39, 8, 10, 1_700_095),  # MT10 actor
-        (43, 1, 10, 1_694_060),  # MT10 critic
-        (39, 8, 50, 1_700_295),  # MT50 actor (K = 5 as well)
-        (43, 1, 50, 1_694_260),  # MT50 critic
-    ],
+    "shape, expected",  # K = 5 on MT50 as well
+    list(zip(MT_SHAPES.values(), [1_700_095, 1_694_060, 1_700_295, 1_694_260], strict=True)),
+    ids=list(MT_SHAPES),
 )
-def test_parameter_counts_match_the_meta_world_plus_network(
-    in_features, out, tasks, expected
-) -> None:
+def test_parameter_counts_match_the_meta_world_plus_network(shape, expected) -> None:
+    in_features, out, tasks = shape
     assert official_count(in_features, out, tasks) == expected
     assert count(PaCo(in_features, out, tasks)) == expected
 
@@ -248,54 +223,16 @@ def test_bad_settings(kwargs, match) -> None:
 
 
 def test_bad_inputs() -> None:
-    net = small()
-    x = torch.randn(3, IN)
-    with pytest.raises(
-        ShapeError, match=r"PaCo.forward: x must have shape \(batch, 5\), got \(3, 2\)"
-    ):
-        net(torch.randn(3, 2), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must be in \[0, 4\), got 4"):
-        net(x, torch.tensor([0, 4, 2]))
-    with pytest.raises(ShapeError, match=r"task ids must have shape \(3,\), got \(2,\)"):
-        net(x, torch.tensor([0, 1]))
-    with pytest.raises(ShapeError, match=r"task one-hot must have shape \(3, 4\), got \(3, 5\)"):
-        net(x, torch.zeros(3, 5))
-    with pytest.raises(ShapeError, match=r"PaCo.forward: x must"):
-        net(x.double(), torch.tensor([0, 1, 2]))
-    with pytest.raises(ShapeError, match=r"PaCo.forward: x must"):
-        net(x.long(), torch.tensor([0, 1, 2]))
+    assert_bad_inputs_refused(small(), IN, TASKS)
 
 
 @pytest.mark.slow
 def test_compiles_with_fullgraph_and_matches_eager() -> None:
-    torch._dynamo.reset()
     net = small(hidden_sizes=(6,))  # one hidden layer: a short compile
-    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
     x, ids = torch.randn(6, IN, requires_grad=True), torch.tensor([0, 2, 1, 1, 0, 2])
-    got = compiled(x, ids)
-    torch.testing.assert_close(got, net(x, ids), rtol=1e-5, atol=1e-6)
-    (grad,) = torch.autograd.grad(got.square().sum(), x)
-    (ref,) = torch.autograd.grad(net(x, ids).square().sum(), x)
-    torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-6)
+    assert_compiles_like_eager(net, x, ids)
 
 
-@given(
-    width=st.integers(1, 9).filter(lambda w: w != IN),
-    batch=st.integers(1, 5),
-    bad_id=st.one_of(st.integers(TASKS, 50), st.integers(-50, -1)),
-    dtype=st.sampled_from([torch.float64, torch.float16, torch.int64, torch.int32]),
-)
-def test_bad_inputs_are_refused_with_the_argument_named(width, batch, bad_id, dtype) -> None:
-    net = small()
-    ids = torch.arange(batch) % TASKS
-    with pytest.raises(ShapeError, match=rf"PaCo.forward: x must have shape \(batch, {IN}\)"):
-        net(torch.randn(batch, width), ids)
-    wrong = ids.clone()
-    wrong[-1] = bad_id
-    with pytest.raises(ShapeError, match=rf"task ids must be in \[0, {TASKS}\), got {bad_id}"):
-        net(torch.randn(batch, IN), wrong)
-    expected = (
-        "be a floating-point tensor" if not dtype.is_floating_point else "have the network's dtype"
-    )
-    with pytest.raises(ShapeError, match=rf"PaCo.forward: x must {expected}.*got {dtype}"):
-        net(torch.randn(batch, IN).to(dtype), ids)
+@given(case=bad_input_cases(IN, TASKS))
+def test_bad_inputs_are_refused_with_the_argument_named(case: dict) -> None:
+    assert_refuses_bad_input(small(), IN, TASKS, **case)
