@@ -22,7 +22,7 @@ from typing_extensions import Self
 
 from modnet.errors import ConfigError, mismatch
 from modnet.init import authors_bank_init, authors_linear_init_, small_uniform_
-from modnet.module_bank import ModuleBank
+from modnet.module_bank import BankInit, ModuleBank
 from modnet.softmax import softmax_last
 from modnet.task_input import task_ids, task_one_hot
 from modnet.validation import (
@@ -48,14 +48,51 @@ def _sizes(where: str, name: str, value: object, *, allow_empty: bool) -> tuple[
     return sizes
 
 
-def _mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
+def _hidden_layers(in_features: int, hidden: Sequence[int]) -> list[nn.Module]:
+    """``Linear, ReLU`` per width of ``hidden``, each Linear with the authors' hidden init."""
     layers: list[nn.Module] = []
     width = in_features
     for size in hidden:
         layers += [authors_linear_init_(nn.Linear(width, size)), nn.ReLU()]
         width = size
-    layers.append(small_uniform_(nn.Linear(width, out_features)))
+    return layers
+
+
+def _mlp(
+    in_features: int, hidden: Sequence[int], out_features: int, *, small_last: bool = True
+) -> nn.Sequential:
+    """An MLP with the authors' init: :func:`_hidden_layers`, then a Linear to
+    ``out_features`` drawn ``U(±3e-3)`` (``small_last``, the authors' output layer) or
+    with the hidden init (CARE's encoders)."""
+    layers = _hidden_layers(in_features, hidden)
+    last = nn.Linear(hidden[-1] if hidden else in_features, out_features)
+    layers.append(small_uniform_(last) if small_last else authors_linear_init_(last))
     return nn.Sequential(*layers)
+
+
+def _bank_stack(
+    widths: Sequence[int],
+    num_modules: int,
+    *,
+    init: BankInit | None = authors_bank_init,
+    last_init: BankInit | None = None,
+    small_last: bool = True,
+) -> nn.ModuleList:
+    """``ModuleBank`` layers ``widths[0] -> widths[1] -> ...`` of ``num_modules`` members:
+    a stack of ``num_modules`` MLPs computed together (ReLU between layers is the caller's).
+
+    Every layer but the last is initialised by ``init``, the last by ``last_init``
+    (``None``: ModuleBank's default, the distribution of a fresh ``nn.Linear``); with
+    ``small_last`` the last layer's weights and biases are then redrawn ``U(±3e-3)``.
+    """
+    last = len(widths) - 2
+    banks = [
+        ModuleBank(a, b, num_modules, init=last_init if j == last else init)
+        for j, (a, b) in enumerate(zip(widths, widths[1:], strict=False))
+    ]
+    if small_last:
+        small_uniform_(banks[-1])
+    return nn.ModuleList(banks)
 
 
 class _TaskNetwork(nn.Module):
@@ -150,20 +187,9 @@ class MultiHeadMLP(_TaskNetwork):
         where = self._set_sizes(in_features, out_features, num_tasks)
         self.trunk_sizes = _sizes(where, "trunk_sizes", trunk_sizes, allow_empty=True)
         self.head_sizes = _sizes(where, "head_sizes", head_sizes, allow_empty=True)
-        trunk: list[nn.Module] = []
-        width = in_features
-        for size in self.trunk_sizes:
-            trunk += [authors_linear_init_(nn.Linear(width, size)), nn.ReLU()]
-            width = size
-        self.trunk = nn.Sequential(*trunk)
-        heads = []
-        for size in self.head_sizes:
-            heads.append(ModuleBank(width, size, num_tasks, init=authors_bank_init))
-            width = size
-        last = ModuleBank(width, out_features, num_tasks)
-        small_uniform_(last)
-        heads.append(last)
-        self.heads = nn.ModuleList(heads)
+        self.trunk = nn.Sequential(*_hidden_layers(in_features, self.trunk_sizes))
+        width = self.trunk_sizes[-1] if self.trunk_sizes else in_features
+        self.heads = _bank_stack((width, *self.head_sizes, out_features), num_tasks)
 
     def forward(self, x: Tensor, task: Tensor) -> Tensor:
         """``x`` ``[b, in]``, ``task`` ids ``[b]`` or an exact one-hot ``[b, t]`` -> ``[b, o]``."""
@@ -216,15 +242,8 @@ class MixtureOfExperts(_TaskNetwork):
         where = self._set_sizes(in_features, out_features, num_tasks)
         self.num_experts = check_positive_int(where, "num_experts", num_experts)
         self.hidden_sizes = _sizes(where, "hidden_sizes", hidden_sizes, allow_empty=True)
-        layers = []
-        width = in_features + num_tasks
-        for size in self.hidden_sizes:
-            layers.append(ModuleBank(width, size, num_experts, init=authors_bank_init))
-            width = size
-        last = ModuleBank(width, out_features, num_experts)
-        small_uniform_(last)
-        layers.append(last)
-        self.experts = nn.ModuleList(layers)
+        widths = (in_features + num_tasks, *self.hidden_sizes, out_features)
+        self.experts = _bank_stack(widths, num_experts)
         self.gate = small_uniform_(nn.Linear(num_tasks, num_experts))
 
     def gate_weights(self, task: Tensor) -> Tensor:

@@ -28,27 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modnet.baselines import _mlp, _sizes, _TaskNetwork
+from modnet.baselines import _bank_stack, _mlp, _sizes, _TaskNetwork
 from modnet.errors import ConfigError, mismatch
-from modnet.init import authors_bank_init, authors_linear_init_
-from modnet.module_bank import ModuleBank
+from modnet.init import authors_bank_init
 from modnet.soft_routed_mlp import RoutingTrace
 from modnet.softmax import softmax_last
 from modnet.task_input import task_one_hot
 from modnet.validation import check_positive_int
 
 __all__ = ["CARE"]
-
-
-def _encoder(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
-    """An MLP whose every layer (the last included) has the authors' hidden init."""
-    layers: list[nn.Module] = []
-    width = in_features
-    for size in hidden:
-        layers += [authors_linear_init_(nn.Linear(width, size)), nn.ReLU()]
-        width = size
-    layers.append(authors_linear_init_(nn.Linear(width, out_features)))
-    return nn.Sequential(*layers)
 
 
 class CARE(_TaskNetwork):
@@ -122,16 +110,19 @@ class CARE(_TaskNetwork):
             self.task_embedding = None
             self.register_buffer("context", table)
             context_width = table.shape[1]
-        self.context_encoder = _encoder(context_width, self.encoder_sizes, embedding_dim)
+        # Every layer of the context encoder, the last included, has the hidden init.
+        self.context_encoder = _mlp(
+            context_width, self.encoder_sizes, embedding_dim, small_last=False
+        )
         # The attention logits start near zero (U(±3e-3) last layer): near-uniform
         # attention at the start, as the authors' routing in SoftRoutedMLP.
         self.attention = _mlp(embedding_dim, self.encoder_sizes, num_experts)
-        banks = []
-        width = in_features
-        for size in (*self.encoder_sizes, embedding_dim):
-            banks.append(ModuleBank(width, size, num_experts, init=authors_bank_init))
-            width = size
-        self.encoders = nn.ModuleList(banks)
+        self.encoders = _bank_stack(
+            (in_features, *self.encoder_sizes, embedding_dim),
+            num_experts,
+            last_init=authors_bank_init,
+            small_last=False,
+        )
         self.trunk = _mlp(2 * embedding_dim, self.hidden_sizes, out_features)
 
     def _context_table(self, where: str, context: object) -> Tensor | None:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modnet.baselines import _TaskNetwork
+from modnet.baselines import _bank_stack, _TaskNetwork
 from modnet.config import MOOREConfig
 from modnet.module_bank import ModuleBank
 from modnet.soft_routed_mlp import RoutingTrace
@@ -126,16 +126,17 @@ class MOORE(_TaskNetwork):
         self.num_experts = self.config.num_experts
         self.hidden_sizes = self.config.hidden_sizes
         self.multi_head = self.config.multi_head
-        layers = []
-        width = in_features
-        for size in self.hidden_sizes:
-            layers.append(ModuleBank(width, size, self.num_experts))
-            width = size
-        self.experts = nn.ModuleList(layers)
+        # torch's nn.Linear default on every expert layer (see the class docstring).
+        self.experts = _bank_stack(
+            (in_features, *self.hidden_sizes), self.num_experts, init=None, small_last=False
+        )
         self.task_encoder = nn.Linear(num_tasks, self.num_experts, bias=False)
         nn.init.xavier_uniform_(self.task_encoder.weight)
         self.heads = ModuleBank(
-            width, out_features, num_tasks if self.multi_head else 1, init=_xavier_bank_init
+            self.hidden_sizes[-1],
+            out_features,
+            num_tasks if self.multi_head else 1,
+            init=_xavier_bank_init,
         )
 
     def mixing_weights(self, task: Tensor) -> Tensor:

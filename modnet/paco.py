@@ -29,10 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modnet.baselines import _sizes, _TaskNetwork
+from modnet.baselines import _bank_stack, _sizes, _TaskNetwork
 from modnet.errors import ConfigError, ShapeError, mismatch
-from modnet.init import AUTHORS_LAST_BOUND, authors_bank_init
-from modnet.module_bank import ModuleBank
+from modnet.init import authors_bank_init
 from modnet.task_input import task_ids
 from modnet.validation import check_positive_int
 
@@ -93,22 +92,14 @@ class PaCo(_TaskNetwork):
                 raise ConfigError(mismatch(where, name, "be a bool", repr(flag)))
         self.identical_init = identical_init
         k = num_parameter_sets
-        layers = []
-        width = in_features
-        sizes = (*self.hidden_sizes, out_features)
-        for j, size in enumerate(sizes):
-            bank = ModuleBank(width, size, k, init=authors_bank_init)
-            if j == len(sizes) - 1:
-                with torch.no_grad():
-                    bank.weight.uniform_(-AUTHORS_LAST_BOUND, AUTHORS_LAST_BOUND)
-                    bank.bias.uniform_(-AUTHORS_LAST_BOUND, AUTHORS_LAST_BOUND)
-            if identical_init:
-                with torch.no_grad():
+        # The authors' hidden init on every layer, the last then U(±3e-3).
+        widths = (in_features, *self.hidden_sizes, out_features)
+        self.layers = _bank_stack(widths, k, last_init=authors_bank_init)
+        if identical_init:
+            with torch.no_grad():
+                for bank in self.layers:
                     bank.weight.copy_(bank.weight[:1].expand_as(bank.weight))
                     bank.bias.copy_(bank.bias[:1].expand_as(bank.bias))
-            layers.append(bank)
-            width = size
-        self.layers = nn.ModuleList(layers)
         self.task_weights = nn.Linear(num_tasks, k, bias=task_weight_bias)
         if task_weight_bias:
             with torch.no_grad():
