@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from modnet.config import ModuleBankConfig
 from modnet.errors import ConfigError, ShapeError, mismatch
-from modnet.validation import check_positive_ints
+from modnet.validation import check_batch_features, check_positive_ints
 
 __all__ = ["BankInit", "ModuleBank"]
 
@@ -121,12 +121,17 @@ class ModuleBank(nn.Module):
 
         Returns:
             ``[b, n, o]``: ``out[:, j] = x_j @ weight[j] + bias[j]``.
+
+        Raises:
+            ShapeError: ``x`` not a tensor, not floating point, not of the weight's dtype
+                (outside autocast), or of another shape than the two above.
         """
         where = "ModuleBank.forward"
         n, i, o = self.num_modules, self.in_features, self.out_features
-        if x.dim() == 2:
-            if x.shape[1] != i:
-                raise ShapeError(mismatch(where, "x", f"have shape (batch, {i})", tuple(x.shape)))
+        if not isinstance(x, Tensor) or x.dim() == 2:
+            # Refuses a non-tensor, an integer or other-dtype x by name, where the product
+            # below would fail with torch's "mat1 and mat2 must have the same dtype".
+            check_batch_features(where, x, i, self.weight.dtype)
             if not torch.is_grad_enabled():
                 # Acting (no graph, typically a small batch): a batched product on the
                 # broadcast input reads the weight in place, where the wide GEMM below
@@ -149,6 +154,11 @@ class ModuleBank(nn.Module):
                 raise ShapeError(
                     mismatch(where, "x", f"have shape (batch, {n}, {i})", tuple(x.shape))
                 )
+            if x.dtype != self.weight.dtype:
+                # The same worded dtype checks as above, on one module's [b, i] slice; only
+                # when the dtypes differ, since slicing costs ~5 us a call (per layer, per
+                # step) and a float x of the weight's dtype passes them anyway.
+                check_batch_features(where, x.select(1, 0), i, self.weight.dtype)
             # Batched GEMM over modules: [n, b, i] @ [n, i, o] -> [n, b, o]. When x is
             # module-major in memory (x.transpose(0, 1) contiguous, the layout this
             # method returns) every module's matrix is contiguous and MKL runs one

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -297,6 +298,26 @@ def test_bad_inputs_raise_shape_errors() -> None:
         bank(torch.randn(3))
     with pytest.raises(ShapeError, match=r"got 4 dims with shape \(2, 5, 4, 3\)"):
         bank(torch.randn(2, 5, 4, 3))
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (5, 4, 3)], ids=["shared x", "per-module x"])
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda s: np.zeros(s, np.float32), r"x must be a torch.Tensor, got ndarray"),
+        (lambda s: torch.zeros(s, dtype=torch.int64), r"x must be a floating-point tensor, got"),
+        (
+            lambda s: torch.zeros(s, dtype=torch.float64),
+            r"x must have the network's dtype torch.float32 .*got torch.float64",
+        ),
+    ],
+    ids=["numpy", "int64", "float64"],
+)
+def test_a_non_tensor_or_wrong_dtype_x_is_refused_by_name(shape, make, match) -> None:
+    # Without the check: an AttributeError (numpy) or torch's "mat1 and mat2 must have
+    # the same dtype", which names no argument.
+    with pytest.raises(ShapeError, match=rf"ModuleBank.forward: {match}"):
+        ModuleBank(3, 2, 4)(make(shape))
 
 
 @pytest.mark.parametrize(
