@@ -36,6 +36,16 @@ from modnet import CARE, MOORE, FiLMMLP, PaCo
 BATCH = 1280
 
 
+def loop_member(banks: nn.ModuleList, j: int, x: Tensor) -> Tensor:
+    """Member ``j`` of a stack of ModuleBank layers as its own MLP (ReLU between layers)."""
+    h = x
+    for i, bank in enumerate(banks):
+        h = F.linear(h, bank.weight[j].t(), bank.bias[j])
+        if i < len(banks) - 1:
+            h = F.relu(h)
+    return h
+
+
 class LoopMOORE(nn.Module):
     """MOORE written as the authors' code runs it, on the batched network's parameters.
 
@@ -50,14 +60,7 @@ class LoopMOORE(nn.Module):
 
     def forward(self, x: Tensor, ids: Tensor) -> Tensor:
         net = self.net
-        outputs = []
-        for j in range(net.num_experts):
-            h = x
-            for i, bank in enumerate(net.experts):
-                h = F.linear(h, bank.weight[j].t(), bank.bias[j])
-                if i < len(net.experts) - 1:
-                    h = F.relu(h)
-            outputs.append(h)
+        outputs = [loop_member(net.experts, j, x) for j in range(net.num_experts)]
         basis = outputs[0].unsqueeze(1) / outputs[0].norm(dim=-1, keepdim=True).unsqueeze(1)
         for v in outputs[1:]:
             v = v.unsqueeze(1)
@@ -95,12 +98,7 @@ class LoopCARE(nn.Module):
         attention = net._attend(c)
         mixed = 0
         for j in range(net.num_experts):
-            h = x
-            for i, bank in enumerate(net.encoders):
-                h = F.linear(h, bank.weight[j].t(), bank.bias[j])
-                if i < len(net.encoders) - 1:
-                    h = F.relu(h)
-            mixed = mixed + attention[:, j : j + 1] * h
+            mixed = mixed + attention[:, j : j + 1] * loop_member(net.encoders, j, x)
         return net.trunk(torch.cat([mixed, c], dim=-1))
 
 

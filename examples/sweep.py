@@ -127,20 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Allowed values and single defaults are TrainSettings' own, so both commands agree.
     defaults = {name: field.default for name, field in TrainSettings.model_fields.items()}
-    parser.add_argument(
-        "--benchmarks",
-        nargs="+",
-        default=[defaults["benchmark"]],
-        choices=field_choices(TrainSettings, "benchmark"),
-        help=f"(default: {defaults['benchmark']})",
-    )
-    parser.add_argument(
-        "--modes",
-        nargs="+",
-        default=[defaults["mode"]],
-        choices=field_choices(TrainSettings, "mode"),
-        help=f"(default: {defaults['mode']})",
-    )
+    for field in ("benchmark", "mode"):  # --benchmarks, --modes: the setting's default alone
+        parser.add_argument(
+            f"--{field}s",
+            nargs="+",
+            default=[defaults[field]],
+            choices=field_choices(TrainSettings, field),
+            help=f"(default: {defaults[field]})",
+        )
     parser.add_argument(
         "--methods",
         nargs="+",
