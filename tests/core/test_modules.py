@@ -284,20 +284,19 @@ def test_no_bias() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def test_bad_inputs_raise_shape_errors() -> None:
-    bank = ModuleBank(3, 2, 4)
-    with pytest.raises(
-        ShapeError, match=r"ModuleBank.forward: x must have shape \(batch, 3\), got \(5, 7\)"
-    ):
-        bank(torch.randn(5, 7))
-    with pytest.raises(ShapeError, match=r"x must have shape \(batch, 4, 3\), got \(5, 2, 3\)"):
-        bank(torch.randn(5, 2, 3))
-    with pytest.raises(ShapeError, match=r"x must have shape \(batch, 4, 3\), got \(5, 4, 2\)"):
-        bank(torch.randn(5, 4, 2))
-    with pytest.raises(ShapeError, match=r"x must have 2 dims .* or 3 dims .*, got 1 dims"):
-        bank(torch.randn(3))
-    with pytest.raises(ShapeError, match=r"got 4 dims with shape \(2, 5, 4, 3\)"):
-        bank(torch.randn(2, 5, 4, 3))
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [
+        ((5, 7), r"ModuleBank.forward: x must have shape \(batch, 3\), got \(5, 7\)"),
+        ((5, 2, 3), r"ModuleBank.forward: x must have shape \(batch, 4, 3\), got \(5, 2, 3\)"),
+        ((5, 4, 2), r"ModuleBank.forward: x must have shape \(batch, 4, 3\), got \(5, 4, 2\)"),
+        ((3,), r"ModuleBank.forward: x must have 2 dims .* or 3 dims .*, got 1 dims"),
+        ((2, 5, 4, 3), r"ModuleBank.forward: x must .*got 4 dims with shape \(2, 5, 4, 3\)"),
+    ],
+)
+def test_bad_input_shapes_raise_shape_errors(shape: tuple[int, ...], match: str) -> None:
+    with pytest.raises(ShapeError, match=match):
+        ModuleBank(3, 2, 4)(torch.randn(*shape))
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (5, 4, 3)], ids=["shared x", "per-module x"])

@@ -80,14 +80,20 @@ def test_weights_are_on_the_simplex_of_the_last_axis(case: tuple[Tensor, Routing
     torch.testing.assert_close(out.logits, x, rtol=0, atol=0)
 
 
+def _drawn_topk(x: Tensor, data: st.DataObject, *, min_k: int, renormalize: bool):
+    """``TopK`` with ``k`` drawn from ``[min_k, n]`` and a drawn temperature, applied to
+    ``x``: the routing and the temperature."""
+    k = data.draw(st.integers(min_value=min_k, max_value=x.shape[-1]))
+    temperature = data.draw(temperatures)
+    return TopK(k, renormalize=renormalize, temperature=temperature)(x), temperature
+
+
 @given(logits(), st.data())
 def test_unrenormalised_topk_is_the_full_softmax_restricted_to_the_mask(
     x: Tensor, data: st.DataObject
 ) -> None:
     n = x.shape[-1]
-    k = data.draw(st.integers(min_value=1, max_value=n))
-    temperature = data.draw(temperatures)
-    out = TopK(k, renormalize=False, temperature=temperature)(x)
+    out, temperature = _drawn_topk(x, data, min_k=1, renormalize=False)
     full = torch.softmax(x / temperature, dim=-1)
     torch.testing.assert_close(out.weights, full * out.mask, rtol=0, atol=0)
     # So it is sub-stochastic: the rows sum to the selected probability mass, at most 1.
@@ -160,9 +166,7 @@ def test_renormalised_topk_is_a_softmax_over_the_selected_logits(
     x: Tensor, data: st.DataObject
 ) -> None:
     n = x.shape[-1]
-    k = data.draw(st.integers(min_value=2, max_value=n))
-    temperature = data.draw(temperatures)
-    out = TopK(k, temperature=temperature)(x)
+    out, temperature = _drawn_topk(x, data, min_k=2, renormalize=True)
     reference = torch.softmax((x / temperature).masked_fill(~out.mask, -math.inf), dim=-1)
     # Both sum <= n positive terms; the only difference is summation order.
     torch.testing.assert_close(out.weights, reference, rtol=8 * n * EPS, atol=1e-30)
