@@ -43,7 +43,9 @@ def test_aggregate_two_runs_into_one_table_and_figure(tmp_path, capsys) -> None:
     assert cells[:5] == ["MT10", "fixed", "soft-shallow", "2", "200"]
     assert cells[5].startswith("75.0 [")  # final success: (1 + 0 + 1 + 1) / 4
     assert cells[6].startswith("100.0 [")  # IQM of [0, 1, 1, 1]: the middle half is [1, 1]
-    assert cells[7] == "87.0"  # the paper's Table 1, MT10-Fixed, Shallow
+    # The paper's Table 1 (MT10-Fixed, Shallow: 87.0) is over all ten tasks, so a
+    # two-task run gets no paper number beside it.
+    assert cells[7] == "-"
     assert (out / "success.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "runs.csv").read_text().count("soft-shallow") == 2
     assert "2 runs ->" in capsys.readouterr().out
@@ -56,7 +58,7 @@ def test_aggregate_finds_run_folders_below_a_sweep_folder_and_keeps_methods_apar
     assert sorted(run.method for run in runs) == ["mlp-matched", "mt-sac"]
     table = (tmp_path / "out" / "table.md").read_text()
     assert "| MT10 | fixed | mlp-matched | 1 | 100 | 75.0" in table
-    assert table.count("| - |") == 1  # mlp-matched has no paper number
+    assert table.count("| - |") == 2  # two-task runs: no paper number beside them
     assert load_run(tmp_path / "sweep" / "x").final_success.tolist() == [0.0, 0.5]
 
 
@@ -76,3 +78,21 @@ def test_a_run_finds_the_other_seeds_of_its_setting_next_to_it(tmp_path) -> None
     seeds = with_sibling_seeds(load_run(a))
     assert [run.seed for run in seeds] == [1, 3]
     assert all(run.method == "soft-deep" for run in seeds)
+
+
+def test_a_run_on_every_task_gets_the_paper_number_beside_it(tmp_path) -> None:
+    import numpy as np
+
+    from examples.common.results import RunResult
+    from examples.common.tables import success_table
+    from modnet_metaworld.suites import task_names
+
+    names = task_names("MT10")
+    table = np.array([[1.0] * len(names)])
+    run = RunResult(
+        tmp_path, "MT10", "fixed", "soft-shallow", 0, names, np.array([100]), table, table
+    )
+    row = next(
+        line for line in success_table([run], reps=50).splitlines() if "soft-shallow" in line
+    )
+    assert row.strip("|").split("|")[-1].strip() == "87.0"  # Table 1, MT10-Fixed, Shallow
