@@ -18,6 +18,18 @@ from modnet_metaworld import MetaWorldEvalCallback, make_env  # noqa: E402
 TWO = ["reach-v3", "push-v3"]
 
 
+def tiny_sac(env) -> SAC:
+    """An 8-unit SAC that does not update within these tests (learning_starts 1000)."""
+    return SAC(
+        "MlpPolicy",
+        env,
+        learning_starts=1000,
+        policy_kwargs={"net_arch": [8]},
+        seed=0,
+        device="cpu",
+    )
+
+
 class Recorder(KVWriter):
     """Keeps every dumped key/value dict."""
 
@@ -32,14 +44,7 @@ class Recorder(KVWriter):
 
 def test_callback_evaluates_every_eval_freq_calls_and_logs_keys() -> None:
     env = make_env("MT10", "conditioned", tasks=TWO, episode_length=10)
-    model = SAC(
-        "MlpPolicy",
-        env,
-        learning_starts=1000,
-        policy_kwargs={"net_arch": [8]},
-        seed=0,
-        device="cpu",
-    )
+    model = tiny_sac(env)
     recorder = Recorder()
     model.set_logger(Logger(folder=None, output_formats=[recorder]))
     callback = MetaWorldEvalCallback(
@@ -71,14 +76,7 @@ def test_callback_evaluates_every_eval_freq_calls_and_logs_keys() -> None:
 def test_callback_uses_a_prebuilt_env_and_leaves_it_open() -> None:
     eval_env = make_env("MT10", "conditioned", tasks=["reach-v3"], episode_length=5)
     env = make_env("MT10", "conditioned", tasks=["reach-v3"], episode_length=5)
-    model = SAC(
-        "MlpPolicy",
-        env,
-        learning_starts=1000,
-        policy_kwargs={"net_arch": [8]},
-        seed=0,
-        device="cpu",
-    )
+    model = tiny_sac(env)
     model.set_logger(Logger(folder=None, output_formats=[Recorder()]))
     callback = MetaWorldEvalCallback(
         "MT10", "conditioned", eval_freq=4, episodes_per_task=1, eval_env=eval_env
@@ -96,14 +94,7 @@ def test_callback_uses_a_prebuilt_env_and_leaves_it_open() -> None:
 @pytest.mark.parametrize("wrap", [False, True])
 def test_callback_refuses_the_training_env(wrap: bool) -> None:
     env = make_env("MT10", "conditioned", tasks=["reach-v3"], episode_length=5)
-    model = SAC(
-        "MlpPolicy",
-        VecMonitor(env) if wrap else env,
-        learning_starts=1000,
-        policy_kwargs={"net_arch": [8]},
-        seed=0,
-        device="cpu",
-    )
+    model = tiny_sac(VecMonitor(env) if wrap else env)
     callback = MetaWorldEvalCallback("MT10", "conditioned", eval_freq=1, eval_env=env)
     with pytest.raises(
         ConfigError,
