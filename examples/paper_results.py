@@ -8,7 +8,7 @@ reward version and the goal sampling differ (see docs/examples.md).
 
 from __future__ import annotations
 
-__all__ = ["LATER_RESULTS", "PAPER_NAMES", "PAPER_TABLE_1", "paper_success"]
+__all__ = ["LATER_RESULTS", "PAPER_NAMES", "PAPER_TABLE_1", "comparable", "paper_success"]
 
 # (benchmark, mode) -> method -> average success (%)
 PAPER_TABLE_1: dict[tuple[str, str], dict[str, float]] = {
@@ -69,5 +69,18 @@ LATER_RESULTS = {
 
 
 def paper_success(benchmark: str, mode: str, method: str) -> float | None:
-    """The paper's Table 1 success (%) for this setting, or None (method not in the paper)."""
+    """The paper's Table 1 success (%) for this setting, or None (method not in the paper).
+
+    ``authors-fixed`` is how the authors ran their Fixed setting: Table 1's Fixed column.
+    """
+    mode = "fixed" if mode == "authors-fixed" else mode
     return PAPER_TABLE_1.get((benchmark, mode), {}).get(method)
+
+
+def comparable(benchmark: str, num_tasks: int) -> bool:
+    """Whether a run on ``num_tasks`` tasks can sit beside Table 1: only on every task.
+
+    Table 1's numbers are means over all tasks of the benchmark (10 or 50); the mean of
+    a subset (``--tasks``, the demo preset) measures something else.
+    """
+    return num_tasks == {"MT10": 10, "MT50": 50}[benchmark]

@@ -286,14 +286,12 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
     routing = write_reports(model, env, run, settings)
     env.close()
     eval_env.close()
-    # authors-fixed is how the authors ran their Fixed setting: Table 1's Fixed column.
-    paper_mode = "fixed" if settings.mode == "authors-fixed" else settings.mode
     summary = run_summary(
         load_run(run.root),
         preset=settings.preset,
         session_s=clock.session(),
         elapsed_s=clock(),
-        paper=paper_success(settings.benchmark, paper_mode, settings.method),
+        paper=paper_success(settings.benchmark, settings.mode, settings.method),
         routing=routing,
     )
     print(summary)

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from examples.common.results import RunResult, group_runs  # noqa: E402
 from examples.common.routing_probe import RoutingSample  # noqa: E402
-from examples.paper_results import paper_success  # noqa: E402
+from examples.paper_results import comparable, paper_success  # noqa: E402
 
 __all__ = ["plot_routing_embedding", "plot_routing_heatmaps", "plot_success_curves"]
 
@@ -42,7 +42,8 @@ def plot_success_curves(runs: Sequence[RunResult], path: Path) -> None:
 
     The line is the mean over seeds; with several seeds the band spans their min to max.
     The mean panel also draws the paper's Table 1 number of each setting it has one for
-    (dashed, the line's colour), which the paper reached after 15M / 50M env steps.
+    (dashed, the line's colour), which the paper reached after 15M / 50M env steps; not
+    for a run on a subset of the tasks (``comparable``).
     """
     groups = group_runs(runs)
     task_names = list(runs[0].task_names)
@@ -80,9 +81,8 @@ def plot_success_curves(runs: Sequence[RunResult], path: Path) -> None:
                 ax.fill_between(
                     steps, 100 * curve.min(axis=0), 100 * curve.max(axis=0), color=color, alpha=0.2
                 )
-        # authors-fixed is how the authors ran their Fixed setting: Table 1's Fixed column.
-        paper = paper_success(benchmark, "fixed" if mode == "authors-fixed" else mode, method)
-        if paper is not None:
+        paper = paper_success(benchmark, mode, method)
+        if paper is not None and comparable(benchmark, len(group[0].task_names)):
             axes.flat[0].axhline(
                 paper,
                 color=color,

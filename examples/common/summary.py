@@ -6,7 +6,7 @@ import numpy as np
 
 from examples.common.results import RunResult
 from examples.common.run_dir import RunDir
-from modnet_metaworld.suites import task_names
+from examples.paper_results import comparable
 
 __all__ = ["format_duration", "run_summary"]
 
@@ -53,12 +53,11 @@ def run_summary(
     mean = f"  {'mean over tasks':<{width}}  {100 * float(np.mean(final)):5.1f} %"
     if paper is not None:
         budget = "15M" if result.benchmark == "MT10" else "50M"
-        every = len(task_names(result.benchmark))
-        if len(names) == every:
+        if comparable(result.benchmark, len(names)):
             mean += f"   (the paper's Table 1, after {budget} env steps: {paper:.1f} %)"
         else:  # a subset's mean is not comparable with the benchmark's
             mean += (
-                f"   (the paper's Table 1 is over all {every} {result.benchmark} tasks "
+                f"   (the paper's Table 1 is over all {result.benchmark} tasks "
                 f"after {budget} env steps: {paper:.1f} %; not comparable)"
             )
     lines.append(mean)

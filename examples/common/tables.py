@@ -12,8 +12,7 @@ import warnings
 import numpy as np
 
 from examples.common.results import RunResult, group_runs
-from examples.paper_results import paper_success
-from modnet_metaworld.suites import task_names
+from examples.paper_results import comparable, paper_success
 
 __all__ = ["success_table"]
 
@@ -59,9 +58,8 @@ def success_table(runs: list[RunResult], *, reps: int = 2000, seed: int = 0) -> 
         points, intervals = _interval_estimates(scores, reps, seed)
         steps = sorted({int(run.env_steps[-1]) for run in group})
         steps_text = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,}-{steps[-1]:,}"
-        # authors-fixed is how the authors ran their Fixed setting: Table 1's Fixed column.
-        paper = paper_success(benchmark, "fixed" if mode == "authors-fixed" else mode, method)
-        if tasks != {len(task_names(benchmark))}:
+        paper = paper_success(benchmark, mode, method)
+        if not comparable(benchmark, tasks.pop()):
             paper = None  # the paper's number is over every task of the benchmark
         cells = [
             f"{_percent(points[i])} [{_percent(intervals[0, i])}, {_percent(intervals[1, i])}]"

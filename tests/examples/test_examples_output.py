@@ -129,7 +129,7 @@ def test_the_summary_states_success_time_and_where_things_are(tmp_path) -> None:
     assert "task-0           100.0 %" in text and "task-1             0.0 %" in text
     assert "mean over tasks   50.0 %" in text
     # Two of MT10's tasks: the paper's number is named but marked as not comparable.
-    assert "is over all 10 MT10 tasks after 15M env steps: 87.0 %; not comparable" in text
+    assert "is over all MT10 tasks after 15M env steps: 87.0 %; not comparable" in text
     every = run_summary(
         _result(tmp_path, [1.0] * 10),
         preset="paper",
