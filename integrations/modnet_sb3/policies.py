@@ -275,26 +275,23 @@ class TaskConditionedPolicy(SACPolicy):
         return super().predict(observation, state, episode_start, deterministic)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> TaskActor:
-        return TaskActor(
-            self.observation_space,  # type: ignore[arg-type]
-            self.action_space,  # type: ignore[arg-type]
-            num_tasks=self.num_tasks,
-            network_class=self.network_class,
-            network_kwargs=self.network_settings(),
-            normalize_images=self.normalize_images,
-        ).to(self.device)
+        return TaskActor(**self._network_args()).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> TaskCritic:
         return TaskCritic(
-            self.observation_space,  # type: ignore[arg-type]
-            self.action_space,  # type: ignore[arg-type]
-            num_tasks=self.num_tasks,
-            network_class=self.network_class,
-            network_kwargs=self.network_settings(),
-            n_critics=self._n_critics,
-            vmap_critics=self.vmap_critics,
-            normalize_images=self.normalize_images,
+            **self._network_args(), n_critics=self._n_critics, vmap_critics=self.vmap_critics
         ).to(self.device)
+
+    def _network_args(self) -> dict[str, Any]:
+        """What the actor and the critics are both built with."""
+        return {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "num_tasks": self.num_tasks,
+            "network_class": self.network_class,
+            "network_kwargs": self.network_settings(),
+            "normalize_images": self.normalize_images,
+        }
 
 
 class SoftModularPolicy(TaskConditionedPolicy):

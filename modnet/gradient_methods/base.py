@@ -20,6 +20,7 @@ graph's kernel launches (not measured here: no GPU). See docs/gradient_methods.m
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -279,6 +280,14 @@ class GradientMethod:
 
     def _load(self, state: dict[str, Any]) -> None:
         del state
+
+    @staticmethod
+    def _learnt_state(optimizer: torch.optim.Optimizer, **tensors: Tensor) -> dict[str, Any]:
+        """A ``state_dict`` of a learnt weighting: detached copies of ``tensors`` and a deep
+        copy of ``optimizer``'s state (no moment tensor shared with the live optimiser)."""
+        state: dict[str, Any] = {name: t.detach().clone() for name, t in tensors.items()}
+        state["optimizer"] = copy.deepcopy(optimizer.state_dict())
+        return state
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_tasks={self.num_tasks})"

@@ -19,7 +19,6 @@ the authors' code does (``torch.optim.Adam([ξ], lr=β, weight_decay=γ)``).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 
 import torch
@@ -153,11 +152,9 @@ class FAMO(GradientMethod):
         self.losses_before = torch.full_like(self.losses_before, float("nan"))
 
     def state_dict(self) -> dict:
-        return {
-            "logits": self.logits.detach().clone(),
-            "losses_before": self.losses_before.clone(),
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),  # no shared moments
-        }
+        return self._learnt_state(
+            self.optimizer, logits=self.logits, losses_before=self.losses_before
+        )
 
     def _load(self, state: dict) -> None:
         with torch.no_grad():

@@ -25,8 +25,6 @@ Choices that differ from the paper, and why:
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 
@@ -115,11 +113,9 @@ class GradNorm(GradientMethod):
         return weights
 
     def state_dict(self) -> dict:
-        return {
-            "weights": self.weights.detach().clone(),
-            "initial_losses": self.initial_losses.clone(),
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),  # no shared moments
-        }
+        return self._learnt_state(
+            self.optimizer, weights=self.weights, initial_losses=self.initial_losses
+        )
 
     def _load(self, state: dict) -> None:
         with torch.no_grad():
