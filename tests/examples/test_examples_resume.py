@@ -148,34 +148,45 @@ def _kill_hook(kill: str) -> None:
 
         checkpoints.atomic_open = killed_mid_write
     elif kill == "during-evaluation":
-        evaluate = train.evaluate
-        count = []
-
-        def evaluated_then_killed(model, *args, **kwargs):
-            count.append(1)
-            if len(count) == 2:
-                predict = model.predict
-                calls = []
-
-                def predict_then_die(obs, **kw):
-                    calls.append(1)
-                    if len(calls) == 3:
-                        die()
-                    return predict(obs, **kw)
-
-                model.predict = predict_then_die
-            return evaluate(model, *args, **kwargs)
-
-        train.evaluate = evaluated_then_killed
+        _in_evaluation(train, 2, lambda calls: calls == 3, die)
     elif kill == "between-checkpoints":
-        step = train.TrainProgress._on_step
+        _on_step_from(train, lambda steps: steps >= 170, die)
 
-        def stepped_then_killed(self):
-            if self.num_timesteps >= 170:
-                die()
-            return step(self)
 
-        train.TrainProgress._on_step = stepped_then_killed
+def _on_step_from(train, reached, act) -> None:
+    """``act()`` before ``TrainProgress._on_step`` at every step where ``reached(steps)``."""
+    step = train.TrainProgress._on_step
+
+    def stepped_then_act(self):
+        if reached(self.num_timesteps):
+            act()
+        return step(self)
+
+    train.TrainProgress._on_step = stepped_then_act
+
+
+def _in_evaluation(train, evaluation: int, at_call, act) -> None:
+    """``act()`` before each ``model.predict`` call ``n`` (from 1) of the ``evaluation``-th
+    evaluation (from 1) where ``at_call(n)``."""
+    evaluate = train.evaluate
+    count = []
+
+    def evaluated(model, *args, **kwargs):
+        count.append(1)
+        if len(count) == evaluation:
+            predict = model.predict
+            calls = []
+
+            def predict_then_act(obs, **kw):
+                calls.append(1)
+                if at_call(len(calls)):
+                    act()
+                return predict(obs, **kw)
+
+            model.predict = predict_then_act
+        return evaluate(model, *args, **kwargs)
+
+    train.evaluate = evaluated
 
 
 def _signal_hook(case: str) -> None:
@@ -192,31 +203,9 @@ def _signal_hook(case: str) -> None:
     if case in ("sigterm", "sigterm-no-time"):
         if case == "sigterm-no-time":
             train.StopRequest = functools.partial(StopRequest, deadline_s=0.0)
-        step = train.TrainProgress._on_step
-
-        def stepped_then_signalled(self):
-            if self.num_timesteps == 70:
-                send()
-            return step(self)
-
-        train.TrainProgress._on_step = stepped_then_signalled
+        _on_step_from(train, lambda steps: steps == 70, send)
     elif case == "sigterm-during-evaluation":
-        evaluate = train.evaluate
-        count = []
-
-        def evaluated_then_signalled(model, *args, **kwargs):
-            count.append(1)
-            if len(count) == 2:
-                predict = model.predict
-
-                def predict_then_signal(obs, **kw):
-                    send()
-                    return predict(obs, **kw)
-
-                model.predict = predict_then_signal
-            return evaluate(model, *args, **kwargs)
-
-        train.evaluate = evaluated_then_signalled
+        _in_evaluation(train, 2, lambda calls: True, send)  # at every call
     elif case == "sigint-twice":
         # The driver sends both SIGINTs; the second must come while this one writes.
         save = train.CheckpointCallback.save

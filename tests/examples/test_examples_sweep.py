@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from commands import run_in_repo
 
 pytest.importorskip("submitit")
 pytest.importorskip("modnet_metaworld")
@@ -16,7 +15,6 @@ from examples import sweep as sweep_module  # noqa: E402
 from examples.common.eval_log import read_eval_csv  # noqa: E402
 from modnet.errors import ConfigError  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "total_steps=150", "warmup_steps=50", "eval_freq=150", "checkpoint_freq=150",
     "eval_episodes=1", "batch_per_task=8", "replay_size=1000", "tasks=reach-v3", "threads=1",
@@ -29,14 +27,7 @@ def test_sweep_runs_every_seed_on_the_local_backend_and_aggregates(tmp_path) -> 
     # Conditioned mode: no 50-goal benchmark list to build, so each job starts faster.
     args = ["--modes", "conditioned", "--methods", "mt-sac", "--seeds", "0", "1"]
     args += ["--max-parallel", "2", "--out", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "examples.sweep", *args, "--set", *TINY],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_in_repo([sys.executable, "-m", "examples.sweep", *args, "--set", *TINY], timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     for seed in (0, 1):
         run = out / f"MT10-conditioned-mt-sac-s{seed}"
