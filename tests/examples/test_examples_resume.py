@@ -444,10 +444,17 @@ def _log(driven, case: str) -> str:
     return (Path(driven["_out"]) / f"signals-{case}.log").read_text()
 
 
+def _sigterm_case(driven, case: str, *, steps: int, exact: bool) -> dict:
+    """The run of ``case`` exited 143 on SIGTERM with a checkpoint at ``steps`` env steps
+    (``exact``: at a complete step), and its resume exited 0."""
+    run = driven[f"signals:{case}"]
+    assert run["first"] == "exit 143" and run["second"] == "exit 0", run
+    assert run["checkpoint"]["num_timesteps"] == steps and run["checkpoint"]["exact"] is exact
+    return run
+
+
 def test_sigterm_checkpoints_at_the_next_boundary_and_the_resume_is_exact(driven) -> None:
-    case = driven["signals:sigterm"]
-    assert case["first"] == "exit 143" and case["second"] == "exit 0", case
-    assert case["checkpoint"]["num_timesteps"] == 72 and case["checkpoint"]["exact"] is True
+    case = _sigterm_case(driven, "sigterm", steps=72, exact=True)
     log = _log(driven, "sigterm")
     assert "SIGTERM: writing a checkpoint at the next complete step" in log
     assert "stopped by SIGTERM at 72 env steps; checkpoint written." in log
@@ -461,9 +468,7 @@ def test_sigterm_checkpoints_at_the_next_boundary_and_the_resume_is_exact(driven
 
 
 def test_sigterm_without_time_to_wait_checkpoints_mid_episode_and_says_so(driven) -> None:
-    case = driven["signals:sigterm-no-time"]
-    assert case["first"] == "exit 143" and case["second"] == "exit 0", case
-    assert case["checkpoint"]["num_timesteps"] == 70 and case["checkpoint"]["exact"] is False
+    case = _sigterm_case(driven, "sigterm-no-time", steps=70, exact=False)
     log = _log(driven, "sigterm-no-time")
     assert "It was taken mid-episode: on resume each column's interrupted episode" in log
     reference = Path(driven["smoke:reference"]["run"])
@@ -478,11 +483,9 @@ def test_sigterm_without_time_to_wait_checkpoints_mid_episode_and_says_so(driven
 
 
 def test_sigterm_during_an_evaluation_abandons_it_and_the_resume_makes_it(driven) -> None:
-    case = driven["signals:sigterm-during-evaluation"]
-    assert case["first"] == "exit 143" and case["second"] == "exit 0", case
     # The evaluation of step 160 was abandoned; 160 is no boundary, so the checkpoint
     # is mid-episode, at 160, and the resume evaluates the same model at 160.
-    assert case["checkpoint"]["num_timesteps"] == 160 and case["checkpoint"]["exact"] is False
+    case = _sigterm_case(driven, "sigterm-during-evaluation", steps=160, exact=False)
     reference = Path(driven["smoke:reference"]["run"])
     assert _numbers(Path(case["run"]))[:2] == _numbers(reference)[:2]
 
