@@ -13,7 +13,8 @@ horizons are the real ones divided by 25 (the smoke preset's 150 -> 6; the paper
 preset's authors' horizons 150/200 -> 6/8, so the columns meet at an episode boundary
 only every 24 VecEnv steps, as 150/200 meet every 600).
 
-To extend: add a setting to ``SETTINGS`` (e.g. env workers, a compiled update) with
+To extend: add a setting to ``SETTINGS`` (env workers, a compiled update and a gradient
+method are there) with
 the extra command-line flags; every kill point of ``KILLS`` then runs on it if it is
 listed in ``CASES``.
 """
@@ -47,6 +48,17 @@ SETTINGS: dict[str, list[str]] = {
     # The paper preset: authors-fixed on MT50 (every column conditioned), the authors'
     # update order, per-task horizons 6 and 8 (boundaries every 48 env steps).
     "paper": ["--preset", "test-paper", "--benchmark", "MT50", "--tasks", *MT50_TASKS],
+    # The smoke setting with the update compiled (#13; aot_eager: no C++ compile in CI).
+    "compiled": [
+        *["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
+        *["--compile", "--method", f"{METHOD}-compiled"],
+    ],
+    # The smoke setting with a gradient method (#14): its state (PCGrad's generator)
+    # is part of what a checkpoint holds.
+    "pcgrad": [
+        *["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
+        *["--method", f"{METHOD}-pcgrad"],
+    ],
     # The smoke setting with each task stepped in its own worker process (#13): the
     # envs' states travel through the workers at the checkpoint and back at the resume.
     "workers": [
@@ -69,6 +81,7 @@ CASES = (
     [("smoke", kill) for kill in KILLS if kill != "after-checkpoint"]
     + [("paper", "during-checkpoint-write")]
     + [("workers", "between-checkpoints")]
+    + [("compiled", "between-checkpoints"), ("pcgrad", "between-checkpoints")]
 )
 
 SIGNALS = (
@@ -93,6 +106,21 @@ def _register() -> None:
         # A plain MLP (few ops: fast on a busy CPU) with per-task temperatures and the
         # authors' loss reweighting: what a checkpoint holds does not depend on the net.
         MethodSpec("MlpPolicy", {"net_arch": [16]}, "inverse_alpha"),
+    )
+    register_method(
+        f"{METHOD}-compiled",
+        MethodSpec(
+            "MlpPolicy",
+            {"net_arch": [16]},
+            "inverse_alpha",
+            algorithm_kwargs={"compile_kwargs": {"backend": "aot_eager"}},
+        ),
+    )
+    register_method(
+        f"{METHOD}-pcgrad",
+        MethodSpec(
+            "MlpPolicy", {"net_arch": [16]}, "none", algorithm_kwargs={"gradient_method": "pcgrad"}
+        ),
     )
     PRESETS["test-smoke"] = PRESETS["smoke"]._replace(
         horizons=lambda benchmark: dict.fromkeys(task_names(benchmark), 6)
@@ -275,13 +303,13 @@ def drive(out: Path, cases: list[str]) -> dict:
     )
     for setting in settings:
         run = out / setting / "reference"
-        argv = [*SETTINGS[setting], *COMMON, "--run-dir", str(run)]
+        argv = [*COMMON, *SETTINGS[setting], "--run-dir", str(run)]  # the setting wins
         status = _fork(lambda argv=argv: train.main(argv), out / f"{setting}-reference.log")
         report[f"{setting}:reference"] = {"run": str(run), "first": _status(status)}
     for case in cases:
         setting, kill = case.split(":")
         run = out / setting / kill
-        argv = [*SETTINGS[setting], *COMMON, "--run-dir", str(run)]
+        argv = [*COMMON, *SETTINGS[setting], "--run-dir", str(run)]  # the setting wins
         log = out / f"{setting}-{kill}.log"
 
         def killed(argv=argv, kill=kill):
@@ -294,7 +322,7 @@ def drive(out: Path, cases: list[str]) -> dict:
         report[case] = {"run": str(run), "first": first, "second": second, "stale": stale}
     for case in signal_cases:
         run = out / "signals" / case
-        argv = [*SETTINGS["smoke"], *COMMON, "--run-dir", str(run)]
+        argv = [*COMMON, *SETTINGS["smoke"], "--run-dir", str(run)]
         log = out / f"signals-{case}.log"
 
         def signalled(argv=argv, case=case):
