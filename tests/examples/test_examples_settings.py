@@ -62,14 +62,10 @@ def test_overrides_replace_preset_values_and_scale_with_tasks() -> None:
 def test_the_default_is_the_demo_preset_and_the_user_s_tasks_win() -> None:
     demo = TrainSettings()
     assert demo.preset == "demo"
-    assert demo.tasks == (
-        "reach-v3",
-        "drawer-close-v3",
-        "window-close-v3",
-        "button-press-topdown-v3",
-    )
+    assert demo.tasks == ("reach-v3", "drawer-close-v3")
     schedule = resolve_schedule(demo)
-    assert schedule.width_scale == 0.25 and schedule.batch_size == 64 * 4
+    assert schedule.width_scale == 0.25 and schedule.batch_size == 64 * 2
+    assert schedule.total_steps == 36_000 and schedule.eval_freq == 9_000
     assert schedule.initial_temperature == 0.1
     assert resolve_schedule(TrainSettings(preset="paper")).initial_temperature == 1.0
     assert set(schedule.episode_length) == set(demo.tasks)
