@@ -106,6 +106,12 @@ class EvalCSV:
         if not self.path.exists():
             return 0
         rows = _upgrade(read_eval_csv(self.path, complete_only=False))
+        if rows and set(rows[0]) != set(self.columns):
+            raise _damaged(
+                self.path,
+                f"its columns {sorted(set(rows[0]) ^ set(self.columns))} differ from this "
+                f"run's, whose tasks are {self.task_names}",
+            )
         kept = [row for row in rows if _complete(row) and int(row["env_steps"]) <= env_steps]
         if len(kept) == len(rows) and self._header() == self.columns:
             return 0
@@ -152,12 +158,26 @@ def read_eval_csv(path: Path, *, complete_only: bool = True) -> list[dict[str, s
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
     except (UnicodeDecodeError, csv.Error) as error:
-        raise RunFolderError(
-            f"{path}: damaged, not a CSV of evaluations ({type(error).__name__}: {error}). "
-            "Restore it from a copy, or move it away to start the table afresh (the "
-            "resumed run then writes only the rows after its checkpoint)."
-        ) from error
+        raise _damaged(path, f"{type(error).__name__}: {error}") from error
+    if rows and "env_steps" not in rows[0]:
+        raise _damaged(path, f"no env_steps column; its header is {list(rows[0])[:4]}...")
+    for number, row in enumerate(rows, start=2):
+        if _complete(row):
+            try:
+                int(row["env_steps"])
+            except ValueError:
+                raise _damaged(
+                    path, f"line {number}: env_steps is {row['env_steps']!r}, not a step count"
+                ) from None
     return [row for row in rows if _complete(row)] if complete_only else rows
+
+
+def _damaged(path: Path, why: str) -> RunFolderError:
+    return RunFolderError(
+        f"{path}: damaged, not a CSV of evaluations ({why}). Restore it from a copy, or "
+        "move it away to start the table afresh (the resumed run then writes only the "
+        "rows after its checkpoint)."
+    )
 
 
 class EvalRecorder(AfterUpdateCallback):

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from examples.common.atomic import RunFolderError
 from examples.common.eval_log import read_eval_csv
 from examples.common.run_dir import RunDir
 
@@ -90,8 +91,8 @@ def with_sibling_seeds(run: RunResult) -> list[RunResult]:
             continue
         try:
             other = load_run(folder)
-        except (OSError, ValueError, KeyError):
-            continue
+        except (OSError, ValueError, KeyError, RunFolderError):
+            continue  # another folder's damage must not stop this run's reports
         if other.group == run.group and other.task_names == run.task_names:
             found.setdefault(other.seed, other)
     return [found[seed] for seed in sorted(found)]

@@ -16,6 +16,7 @@ Layout::
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -87,7 +88,17 @@ class RunDir:
         """Make the folders; remove temporary files a killed session left (returns them)."""
         removed = []
         for folder in (self.root, self.tensorboard, self.checkpoints, self.plots):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                # Checked now, before envs and models are built, not at the first write.
+                probe = folder / f".write-check-{os.getpid()}.tmp"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as error:
+                raise RunFolderError(
+                    f"{folder}: cannot be written ({error.strerror or error}). Make it "
+                    "writable, or choose another folder with --run-dir."
+                ) from error
             removed += remove_stale_tmp(folder)
         return removed
 

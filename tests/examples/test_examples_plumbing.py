@@ -181,3 +181,62 @@ def test_routing_probe_and_its_plots(tmp_path) -> None:
     )  # 12 samples: too few for t-SNE
     assert (tmp_path / "heat.png").stat().st_size > 1000
     assert (tmp_path / "emb.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("hello world\nfoo,bar\n", r"no env_steps column"),
+        (
+            "env_steps,mean_success,mean_return,elapsed_s,unix_time\nsix hundred,0,0,1,1\n",
+            r"line 2: env_steps is 'six hundred', not a step count",
+        ),
+        (
+            "env_steps,mean_success,mean_return,success/pick-place-v3,return/pick-place-v3,"
+            "elapsed_s,unix_time\n600,0,0,0,0,1,1\n",
+            r"its columns \['return/pick-place-v3', 'return/reach-v3', 'success/pick-place-v3', "
+            r"'success/reach-v3'\] differ from this run's",
+        ),
+    ],
+)
+def test_a_damaged_eval_csv_is_named_with_what_to_do(tmp_path, text, pattern) -> None:
+    from examples.common.atomic import RunFolderError
+
+    path = tmp_path / "eval.csv"
+    path.write_text(text)
+    with pytest.raises(RunFolderError, match=rf"eval.csv: damaged.*{pattern}.*Restore it"):
+        EvalCSV(path, ["reach-v3"]).drop_after(10_000)
+    assert path.read_text() == text  # nothing rewritten
+
+
+def test_a_damaged_sibling_does_not_stop_a_run_s_reports(tmp_path) -> None:
+    from examples.common.results import load_run, with_sibling_seeds
+
+    for name, seed in (("run", 0), ("other", 1)):
+        root = tmp_path / name
+        root.mkdir()
+        settings = {"benchmark": "MT10", "mode": "fixed", "method": "mt-sac", "seed": seed}
+        record = {"settings": settings, "task_names": ["reach-v3"]}
+        (root / "settings.json").write_text(json.dumps(record))
+        EvalCSV(root / "eval.csv", ["reach-v3"]).append(
+            EvalRow(100, {"reach-v3": 1.0}, {"reach-v3": 2.0})
+        )
+    (tmp_path / "other" / "eval.csv").write_text("garbage\n\x00\n")
+    runs = with_sibling_seeds(load_run(tmp_path / "run"))
+    assert [run.seed for run in runs] == [0]
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_anything_is_built(
+    tmp_path, monkeypatch
+) -> None:
+    from pathlib import Path
+
+    from examples.common.atomic import RunFolderError
+    from examples.common.run_dir import RunDir
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)  # root ignores chmod: simulate it
+    with pytest.raises(RunFolderError, match=r"run: cannot be written \(Permission denied\)"):
+        RunDir(tmp_path / "run").create()
