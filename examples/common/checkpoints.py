@@ -39,6 +39,7 @@ __all__ = [
     "estimate_checkpoint_bytes",
     "find_checkpoint",
     "latest_checkpoint",
+    "remove_orphans",
     "require_free_space",
     "save_checkpoint",
 ]
@@ -155,7 +156,47 @@ def save_checkpoint(
     return Checkpoint(step, model_path, buffer_path, elapsed_s, state_path, exact)
 
 
+def _step_of(path: Path) -> int | None:
+    """The step in ``model_<S>.zip``, ``state_<S>.pkl``, ``replay_buffer_<S>.pkl``; else None."""
+    digits = path.stem.rsplit("_", 1)[-1]
+    return int(digits) if digits.isdigit() else None
+
+
+def _checkpoint_files(folder: Path) -> list[Path]:
+    return [
+        path
+        for pattern in ("model_*.zip", "replay_buffer_*.pkl", "state_*.pkl")
+        for path in folder.glob(pattern)
+        if _step_of(path) is not None
+    ]
+
+
+def remove_orphans(folder: Path) -> list[Path]:
+    """Remove the checkpoint files of steps after the one ``latest.json`` names.
+
+    A second signal during a checkpoint write exits before ``latest.json`` is written,
+    leaving complete files of that step that nothing names; a later prune would keep
+    them and delete a real checkpoint. Returns the removed files (none without
+    ``latest.json``).
+    """
+    latest = _read_latest(folder)
+    if latest is None:
+        return []
+    removed = []
+    for path in sorted(_checkpoint_files(folder)):
+        step = _step_of(path)
+        if step is not None and step > latest.num_timesteps:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _prune(folder: Path, *, keep_models: int, current: dict[str, Any]) -> None:
+    # Files of later steps than the checkpoint just written are orphans of a killed write.
+    for path in _checkpoint_files(folder):
+        step = _step_of(path)
+        if step is not None and step > current["num_timesteps"]:
+            path.unlink(missing_ok=True)
     models = sorted(folder.glob("model_*.zip"))
     kept = {path.name[len("model_") : -len(".zip")] for path in models[-keep_models:]}
     for old in models[:-keep_models]:
@@ -232,6 +273,19 @@ def find_checkpoint(folder: Path, *, replay_buffer: bool) -> tuple[Checkpoint, s
     checkpoint = latest_checkpoint(folder)
     if checkpoint is not None:
         for path in checkpoint.files():
+            if path.resolve().parent != folder.resolve():
+                raise RunFolderError(
+                    f"{folder / LATEST} names {path}, which is not in {folder}: a "
+                    "checkpoint of another run cannot be resumed. Delete "
+                    f"{LATEST}: --resume then takes the newest complete checkpoint."
+                )
+            digits = path.stem.rsplit("_", 1)[-1]
+            if digits.isdigit() and int(digits) != checkpoint.num_timesteps:
+                raise RunFolderError(
+                    f"{folder / LATEST} names {path.name} (step {int(digits):,}) as the "
+                    f"checkpoint of step {checkpoint.num_timesteps:,}. Delete {LATEST}: "
+                    "--resume then takes the newest complete checkpoint."
+                )
             if not path.exists():
                 raise RunFolderError(
                     f"{path}: missing, though {folder / LATEST} names it. Delete "

@@ -46,7 +46,15 @@ IDENTITY_KEYS = (
     "tasks",
     "mode",
     "seed",
+    "batch_size",
+    "gradient_steps",
+    "train_freq",
+    "initial_temperature",
+    "reward_function_version",
+    "algorithm_kwargs",
 )
+SCHEDULE_KEYS = ("batch_size", "gradient_steps", "train_freq", "initial_temperature")
+"""The schedule's keys that are part of a run's identity (older records lack them)."""
 
 
 def _rng_states(model: BaseAlgorithm) -> dict[str, Any]:
@@ -168,10 +176,21 @@ def check_identity(where: str, saved: dict[str, Any], expected: dict[str, Any]) 
 
 
 def run_identity(
-    settings: Any, task_names: list[str], method_record: dict[str, Any]
+    settings: Any,
+    task_names: list[str],
+    method_record: dict[str, Any],
+    *,
+    schedule: Any = None,
+    reward_function_version: str | None = None,
 ) -> dict[str, Any]:
     """What a run is (``IDENTITY_KEYS``), from its settings and its method's record."""
-    return {
+    identity: dict[str, Any] = {}
+    if schedule is not None:
+        identity.update({key: getattr(schedule, key) for key in SCHEDULE_KEYS})
+    if reward_function_version is not None:
+        identity["reward_function_version"] = reward_function_version
+    identity["algorithm_kwargs"] = dict(method_record.get("algorithm_kwargs", {}))
+    return identity | {
         "method": settings.method,
         "policy": method_record["policy"],
         "policy_kwargs": method_record["policy_kwargs"],
@@ -183,15 +202,65 @@ def run_identity(
     }
 
 
+def _damaged_record(where: Path | str, what: str) -> RunFolderError:
+    return RunFolderError(
+        f"{where}: {what}. settings.json records the run's settings; restore it from a "
+        "copy (or from the command that started the run), then resume again."
+    )
+
+
+def check_record(record: Any, where: Path | str = "settings.json") -> dict[str, Any]:
+    """``record`` (``settings.json``) if it has the shape ``record_identity`` reads.
+
+    Raises:
+        RunFolderError: naming ``where`` and the missing or wrong entry.
+    """
+    if not isinstance(record, dict):
+        raise _damaged_record(where, f"not a JSON object (a {type(record).__name__})")
+    settings = record.get("settings")
+    if not isinstance(settings, dict):
+        raise _damaged_record(where, f"'settings' is not an object (got {settings!r})")
+    missing = [key for key in ("method", "benchmark", "mode", "seed") if key not in settings]
+    if missing:
+        raise _damaged_record(where, f"'settings' lacks {missing}")
+    for key in ("method", "schedule"):
+        if key in record and not isinstance(record[key], dict):
+            raise _damaged_record(where, f"{key!r} is not an object (got {record[key]!r})")
+    return record
+
+
 def record_identity(record: dict[str, Any]) -> dict[str, Any]:
-    """``run_identity`` as ``settings.json`` recorded it."""
+    """``run_identity`` as ``settings.json`` recorded it (keys it lacks are not compared).
+
+    Raises:
+        RunFolderError: the record lacks the settings every run has (``check_record``).
+    """
+    record = check_record(record)
     settings, method = record["settings"], record.get("method", {})
     identity = {key: settings[key] for key in ("method", "benchmark", "mode", "seed")}
     identity["tasks"] = record.get("task_names", settings.get("tasks"))
     for key in ("policy", "policy_kwargs", "reweight"):
         if key in method:
             identity[key] = method[key]
+    if "policy" in method:  # a method record of this version: no algorithm_kwargs means none
+        identity["algorithm_kwargs"] = method.get("algorithm_kwargs", {})
+    schedule = record.get("schedule", {})
+    for key in SCHEDULE_KEYS:
+        if key in schedule:
+            identity[key] = schedule[key]
+    if "reward_function_version" in record:
+        identity["reward_function_version"] = record["reward_function_version"]
     return identity
+
+
+def _initial_temperature(ent_coef: Any) -> float | None:
+    """SB3's ``ent_coef`` string ``'auto_<x>'`` (or ``'auto'``: 1.0) as ``x``; else None."""
+    if not isinstance(ent_coef, str) or not ent_coef.startswith("auto"):
+        return None
+    try:
+        return float(ent_coef[len("auto_") :]) if "_" in ent_coef else 1.0
+    except ValueError:
+        return None
 
 
 def model_identity(model_zip: Path, aliases: dict[str, type]) -> dict[str, Any]:
@@ -223,6 +292,14 @@ def model_identity(model_zip: Path, aliases: dict[str, type]) -> dict[str, Any]:
     if data.get("task_names") is not None:
         identity["tasks"] = data["task_names"]
     identity["policy_kwargs"] = data.get("policy_kwargs", {})
+    for key in ("batch_size", "gradient_steps"):
+        if isinstance(data.get(key), int):
+            identity[key] = data[key]
+    temperature = _initial_temperature(data.get("ent_coef"))
+    if temperature is not None:
+        identity["initial_temperature"] = temperature
+    if data.get("num_timesteps") is not None:
+        identity["num_timesteps"] = int(data["num_timesteps"])
     return identity
 
 
@@ -232,20 +309,41 @@ def check_checkpoint(
     model_zip: Path,
     state: dict[str, Any] | None,
     aliases: dict[str, type],
+    *,
+    step: int | None = None,
+    state_file: Path | None = None,
 ) -> None:
     """Refuse a checkpoint that is not of the run ``record`` (``settings.json``) describes.
 
     Compares the state's identity (all ``IDENTITY_KEYS``) and what the zip holds
-    (policy, reweight, seed, tasks, and every policy kwarg ``settings.json`` names).
+    (policy, reweight, seed, tasks, batch size, gradient steps, initial temperature,
+    and every policy kwarg ``settings.json`` names). The zip's ``num_timesteps`` must
+    equal the state's and ``step`` (what ``latest.json`` says), so that files of
+    different steps are never mixed.
 
     Raises:
         ConfigError: the first difference, naming both values.
-        RunFolderError: the zip is damaged.
+        RunFolderError: the zip is damaged, or the files disagree on the step.
     """
     expected = record_identity(record)
     if state is not None and state.get("identity"):
         check_identity(where, state["identity"], expected)
     from_zip = model_identity(model_zip, aliases)
+    zip_step = from_zip.pop("num_timesteps", None)
+    state_step = None if state is None else state.get("num_timesteps")
+    if zip_step is not None and state_step is not None and int(state_step) != zip_step:
+        raise RunFolderError(
+            f"{model_zip} (step {zip_step:,}) and {state_file or 'its state file'} (step "
+            f"{int(state_step):,}) are of different steps: they are not one checkpoint. "
+            "Delete checkpoints/latest.json and the newer of the two: --resume then takes "
+            "the newest complete checkpoint."
+        )
+    if zip_step is not None and step is not None and int(step) != zip_step:
+        raise RunFolderError(
+            f"{model_zip} holds step {zip_step:,}, but checkpoints/latest.json names it as "
+            f"step {int(step):,}. Delete checkpoints/latest.json: --resume then takes the "
+            "newest complete checkpoint."
+        )
     kwargs = from_zip.pop("policy_kwargs")
     wanted = expected.get("policy_kwargs") or {}
     from_zip["policy_kwargs"] = {key: kwargs.get(key) for key in wanted}

@@ -78,6 +78,8 @@ class StopRequest:
         self.deadline_s = deadline_s
         self.signum: int | None = None
         self.at: float | None = None
+        self.finished = False
+        """Training has ended (``finish``): a signal can no longer stop it at a step."""
         self._previous: dict[int, Any] = {}
 
     @property
@@ -95,6 +97,10 @@ class StopRequest:
         self.signum = signum
         self.at = time.monotonic()
 
+    def finish(self) -> None:
+        """Training has ended: from now on a first signal says the reports are being finished."""
+        self.finished = True
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self.requested:
@@ -103,6 +109,15 @@ class StopRequest:
             )
             os._exit(exit_code(signum))
         self.request(signum)
+        if self.finished:
+            print(
+                f"\n{name}: training is finished and its last checkpoint written; the final "
+                "model and reports are being completed (send it again to exit at once; "
+                "then --resume writes them).",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         print(
             f"\n{name}: writing a checkpoint at the next complete step, then stopping "
             f"(within {self.deadline_s:.0f} s; send it again to exit at once without one).",

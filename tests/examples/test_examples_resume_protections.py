@@ -321,3 +321,221 @@ def test_a_checkpoint_holds_the_state_file_and_prunes_old_ones(tmp_path) -> None
     assert zipfile.is_zipfile(run.checkpoints / pointer["model"])
     with open(run.checkpoints / pointer["state"], "rb") as handle:
         assert pickle.load(handle)["exact"] is True
+
+
+# -- a checkpoint of another schedule or algorithm, files of different steps ----------
+SCHEDULED = {
+    **RECORD,
+    "schedule": {
+        "batch_size": 256,
+        "gradient_steps": 1,
+        "train_freq": 1,
+        "initial_temperature": 1.0,
+    },
+    "reward_function_version": "v2",
+    "method": {**RECORD["method"], "algorithm_kwargs": {"gradient_method": "pcgrad"}},
+}
+
+
+def _scheduled_identity(record: dict) -> dict:
+    from examples.common.resume_state import record_identity
+
+    return record_identity(json.loads(json.dumps(record)))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "shown"),
+    [
+        (("schedule", "batch_size"), 512, "batch_size = 512"),
+        (("schedule", "gradient_steps"), 2, "gradient_steps = 2"),
+        (("schedule", "train_freq"), 4, "train_freq = 4"),
+        (("schedule", "initial_temperature"), 0.1, "initial_temperature = 0.1"),
+        (("reward_function_version",), "v1", "reward_function_version = 'v1'"),
+        (
+            ("method", "algorithm_kwargs"),
+            {"gradient_method": "mean"},
+            "algorithm_kwargs = {'gradient_method': 'mean'}",
+        ),
+        (
+            ("method", "algorithm_kwargs"),
+            {"gradient_method": "pcgrad", "compile_kwargs": {"backend": "aot_eager"}},
+            "'compile_kwargs': {'backend': 'aot_eager'}",
+        ),
+    ],
+)
+def test_a_checkpoint_of_another_schedule_or_algorithm_is_refused(tmp_path, path, value, shown):
+    run = _run_folder(tmp_path / "run", identity=_scheduled_identity(SCHEDULED))
+    model = run.checkpoints / "model_000000000060.zip"
+    with open(run.checkpoints / "state_000000000060.pkl", "rb") as handle:
+        state = pickle.load(handle)
+    check_checkpoint("--resume", SCHEDULED, model, state, MTSAC.policy_aliases)  # its own
+    record = json.loads(json.dumps(SCHEDULED))
+    target = record
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(ConfigError, match=rf"the checkpoint's {path[-1]} must equal") as error:
+        check_checkpoint("--resume", record, model, state, MTSAC.policy_aliases)
+    assert shown in str(error.value)
+    # An older state without the field: that comparison is skipped (the zip still checks
+    # batch size, gradient steps and the initial temperature).
+    del state["identity"][path[-1]]
+    if path[-1] in ("train_freq", "reward_function_version", "algorithm_kwargs"):
+        check_checkpoint("--resume", record, model, state, MTSAC.policy_aliases)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("batch_size", 128), ("gradient_steps", 3), ("initial_temperature", 0.5)]
+)
+def test_the_zip_schedule_is_checked_against_settings_json(tmp_path, key, value) -> None:
+    run = _run_folder(tmp_path / "run")  # toy model: batch 256, 1 gradient step, ent_coef auto
+    model = run.checkpoints / "model_000000000060.zip"
+    check_checkpoint("--resume", SCHEDULED, model, None, MTSAC.policy_aliases)
+    record = json.loads(json.dumps(SCHEDULED))
+    record["schedule"][key] = value
+    with pytest.raises(ConfigError, match=rf"the checkpoint's {key} must equal settings.json's"):
+        check_checkpoint("--resume", record, model, None, MTSAC.policy_aliases)
+
+
+def test_files_of_different_steps_are_refused_naming_both(tmp_path) -> None:
+    run = _run_folder(tmp_path / "run", steps=(0, 300))
+    folder = run.checkpoints
+    step0 = tmp_path / "model_0.zip"
+    model = _toy_model()
+    model.save(step0)  # num_timesteps 0
+    (folder / "model_000000000300.zip").write_bytes(step0.read_bytes())
+    with pytest.raises(RunFolderError) as error:
+        check_checkpoint(
+            "--resume",
+            RECORD,
+            folder / "model_000000000300.zip",
+            None,
+            MTSAC.policy_aliases,
+            step=300,
+        )
+    assert (
+        "model_000000000300.zip holds step 0, but checkpoints/latest.json names it as step 300"
+        in str(error.value)
+    )
+    state_file = folder / "state_000000000300.pkl"
+    with pytest.raises(RunFolderError) as error:
+        check_checkpoint(
+            "--resume",
+            RECORD,
+            folder / "model_000000000300.zip",
+            {"num_timesteps": 300},
+            MTSAC.policy_aliases,
+            state_file=state_file,
+        )
+    assert "(step 0) and" in str(error.value) and "state_000000000300.pkl (step 300)" in str(
+        error.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "shown"),
+    [
+        ("../../A/final_model.zip", "which is not in"),
+        (
+            "model_000000000060.zip",
+            "names model_000000000060.zip (step 60) as the checkpoint of step 120",
+        ),
+    ],
+)
+def test_latest_json_naming_files_outside_or_of_another_step_is_refused(tmp_path, model, shown):
+    run = _run_folder(tmp_path / "run", steps=(60, 120))
+    other = tmp_path / "A" / "final_model.zip"
+    other.parent.mkdir()
+    other.write_bytes((run.checkpoints / "model_000000000120.zip").read_bytes())
+    pointer = json.loads((run.checkpoints / "latest.json").read_text())
+    pointer["model"] = model
+    (run.checkpoints / "latest.json").write_text(json.dumps(pointer))
+    with pytest.raises(RunFolderError, match="latest.json") as error:
+        find_checkpoint(run.checkpoints, replay_buffer=True)
+    assert shown in str(error.value)
+
+
+# -- a damaged settings.json is named, never a traceback ------------------------------
+@pytest.mark.parametrize(
+    ("damage", "shown"),
+    [
+        ("no-method", "'settings' lacks ['method']"),
+        ("settings-null", "'settings' is not an object (got None)"),
+        ("directory", "settings.json: not a file (a folder)"),
+        ("seed-zero", "settings.json: holds a setting that is not valid"),
+        ("method-list", "'method' is not an object"),
+    ],
+)
+def test_a_damaged_settings_json_is_named_with_what_to_do(tmp_path, capsys, damage, shown):
+    run = _run_folder(tmp_path / "run")
+    record = json.loads(run.settings_json.read_text())
+    if damage == "no-method":
+        del record["settings"]["method"]
+    elif damage == "settings-null":
+        record["settings"] = None
+    elif damage == "seed-zero":
+        record["settings"]["seed"] = "zero"
+    elif damage == "method-list":
+        record["method"] = []
+    if damage == "directory":
+        run.settings_json.unlink()
+        run.settings_json.mkdir()
+    else:
+        run.settings_json.write_text(json.dumps(record))
+    assert _main("--resume", str(run.root)) == 1
+    err = capsys.readouterr().err
+    assert shown in err and "Traceback" not in err
+    assert "settings.json" in err and ("restore" in err.lower() or "correct it" in err)
+    assert "--seed" not in err
+
+
+# -- orphans of a checkpoint write a second signal interrupted ------------------------
+def _orphan(run: RunDir, step: int) -> list[Path]:
+    """Complete files of ``step`` that latest.json does not name (a killed write)."""
+    pointer = (run.checkpoints / "latest.json").read_bytes()
+    model = _toy_model()
+    model.num_timesteps = step
+    state = {"format": 1, "exact": True, "identity": None}
+    checkpoints_module.save_checkpoint(
+        model, run.checkpoints, replay_buffer=True, state=state, keep=9
+    )
+    (run.checkpoints / "latest.json").write_bytes(pointer)
+    return [
+        run.checkpoints / f"{kind}_{step:012d}{suffix}"
+        for kind, suffix in (("model", ".zip"), ("replay_buffer", ".pkl"), ("state", ".pkl"))
+    ]
+
+
+def test_orphans_newer_than_latest_json_are_removed_at_resume(tmp_path) -> None:
+    run = _run_folder(tmp_path / "run", steps=(60, 120))
+    orphans = _orphan(run, 180)
+    assert all(p.exists() for p in orphans)
+    removed = checkpoints_module.remove_orphans(run.checkpoints)
+    assert sorted(removed) == sorted(orphans) and not any(p.exists() for p in orphans)
+    assert (run.checkpoints / "model_000000000060.zip").exists()
+    assert checkpoints_module.remove_orphans(run.checkpoints) == []
+
+
+def test_the_prune_never_keeps_an_orphan_over_the_previous_checkpoint(tmp_path) -> None:
+    run = _run_folder(tmp_path / "run", steps=(60, 120))
+    orphans = _orphan(run, 180)
+    model = _toy_model()
+    model.num_timesteps = 150
+    checkpoints_module.save_checkpoint(
+        model, run.checkpoints, replay_buffer=True, state={"format": 1, "exact": True}
+    )
+    names = sorted(p.name for p in run.checkpoints.glob("model_*.zip"))
+    assert names == ["model_000000000120.zip", "model_000000000150.zip"]
+    assert not any(p.exists() for p in orphans)
+
+
+def test_a_signal_after_training_says_the_reports_are_being_completed(capsys) -> None:
+    stop = StopRequest()
+    stop._handle(signal.SIGTERM, None)
+    assert "writing a checkpoint at the next complete step" in capsys.readouterr().err
+    done = StopRequest()
+    done.finish()
+    done._handle(signal.SIGTERM, None)
+    err = capsys.readouterr().err
+    assert "training is finished" in err and "reports are being completed" in err
+    assert "writing a checkpoint" not in err
