@@ -116,6 +116,25 @@ def _clip_(parameters: Any, max_norm: float | None) -> None:
         nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
+def _valid_ent_coef(value: Any) -> bool:
+    """SB3's forms of ``ent_coef`` (``"auto"``, ``"auto_0.1"``, ``0.2``), with alpha > 0."""
+    if isinstance(value, str):
+        if value == "auto":
+            return True
+        if not value.startswith("auto_"):
+            return False
+        try:
+            value = float(value[len("auto_") :])
+        except ValueError:
+            return False
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
 def _check_device(where: str, device: Any) -> None:
     """Refuse a device this machine lacks: SB3 falls back to the CPU without a word."""
     if isinstance(device, str) and device == "auto":
@@ -254,6 +273,15 @@ class MTSAC(SAC):
             raise ConfigError(
                 mismatch(
                     "MTSAC", "update_order", f"be one of {list(UPDATE_ORDERS)}", repr(update_order)
+                )
+            )
+        if not _valid_ent_coef(ent_coef):
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "ent_coef",
+                    "be 'auto', 'auto_<initial alpha > 0>' or a fixed alpha > 0",
+                    repr(ent_coef),
                 )
             )
         if not isinstance(compile, bool):

@@ -417,6 +417,9 @@ NAN_PATTERN = r"the observation of env column 1 must be finite, got nan at state
 cases(
     ("setting", "MTSAC.reweight", lambda: _mtsac(reweight="inverse"), ConfigError, r"MTSAC: reweight must be one of \['inverse_alpha', 'paper', 'none'\], got 'inverse'"),
     ("setting", "MTSAC.update_order", lambda: _mtsac(update_order="actor-first"), ConfigError, r"MTSAC: update_order must be one of \['sb3', 'authors'\]"),
+    ("setting", "MTSAC.ent_coef-negative-initial", lambda: _mtsac(ent_coef="auto_-1"), ConfigError, r"MTSAC: ent_coef must be 'auto', 'auto_<initial alpha > 0>' or a fixed alpha > 0, got 'auto_-1'"),
+    ("setting", "MTSAC.ent_coef-word", lambda: _mtsac(ent_coef="fast"), ConfigError, r"MTSAC: ent_coef must be .*got 'fast'"),
+    ("setting", "MTSAC.ent_coef-zero", lambda: _mtsac(ent_coef=0.0), ConfigError, r"MTSAC: ent_coef must be .*got 0\.0"),
     ("setting", "MTSAC.max_grad_norm-0", lambda: _mtsac(max_grad_norm=0.0), ConfigError, r"MTSAC: max_grad_norm must be positive or None, got 0\.0"),
     ("setting", "MTSAC.use_sde", lambda: _mtsac(use_sde=True), ConfigError, r"MTSAC: use_sde must be False"),
     ("setting", "MTSAC.policy_kwargs-use_sde", lambda: _mtsac(policy_kwargs={"use_sde": True}), ConfigError, r"MTSAC: policy_kwargs\['use_sde'\] must be absent or False"),
