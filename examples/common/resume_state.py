@@ -15,7 +15,10 @@ depends on is here (``state_<steps>.pkl``):
   run goes on from there, but not bit-identically (Meta-World's ``get_env_state``
   carries only qpos/qvel, and restoring it gave a different next observation);
 - ``identity``: what the run is (method, network, reweighting, benchmark, tasks, mode,
-  seed), which ``--resume`` checks against ``settings.json``.
+  seed, the schedule's batch size, gradient steps, train_freq and initial temperature,
+  the reward function version, the method's algorithm_kwargs such as its gradient
+  method or compile options), which ``--resume`` checks against ``settings.json``; a
+  key an older state or record lacks is not compared.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ checkpoint there (waiting for the next episode boundary only if it comes within
 evaluation under way is abandoned (``guard``); the resumed run evaluates it again.
 A second SIGINT or SIGTERM exits at once, without a checkpoint, with the same exit
 code: ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM), as a shell reports
-a process its signal ended.
+a process its signal ended. Once training has ended (``finish``), a first signal only
+says that the final model and reports are being completed (``--resume`` writes them if
+a second signal ends the process first).
 """
 
 from __future__ import annotations
