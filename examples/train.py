@@ -1,6 +1,6 @@
 """Train one method on Meta-World MT10/MT50 with multi-task SAC, as in Yang et al. (2020).
 
-    python -m examples.train                                  # smoke: MT10-Fixed, minutes on a CPU
+    python -m examples.train                                  # demo: 2 MT10 tasks, ~10 min on a CPU
     python -m examples.train --preset paper --method soft-shallow --seed 0 --device cuda
     python -m examples.train --resume runs/MT10-fixed-soft-shallow-s0
     python -m examples.train --help                           # every option
