@@ -182,10 +182,11 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
             try:
                 model.load_replay_buffer(checkpoint.replay_buffer)
             except Exception as error:  # noqa: BLE001 -- a damaged pickle raises many kinds
-                raise RunFolderError(
-                    f"{checkpoint.replay_buffer}: damaged, cannot be read "
-                    f"({type(error).__name__}: {error}). Delete it, its model_*.zip and "
-                    "checkpoints/latest.json to resume from the previous checkpoint."
+                raise RunFolderError.unreadable(
+                    checkpoint.replay_buffer,
+                    error,
+                    "Delete it, its model_*.zip and checkpoints/latest.json to resume from "
+                    "the previous checkpoint.",
                 ) from error
         else:
             # No saved buffer: refill it with a fresh warm-up before updating again.

@@ -42,6 +42,15 @@ class RunFolderError(ModnetError, RuntimeError):
     The message names the file and says what to do.
     """
 
+    @classmethod
+    def unreadable(
+        cls, path: Path | str, error: BaseException, todo: str, *, read_as: str = ""
+    ) -> RunFolderError:
+        """``<path>: damaged, cannot be read[ read_as] (<error type>: <error>). <todo>``."""
+        return cls(
+            f"{path}: damaged, cannot be read{read_as} ({type(error).__name__}: {error}). {todo}"
+        )
+
 
 def new_file_mode() -> int:
     """The mode a new file gets from ``open()``: ``0o666`` less the process's umask."""

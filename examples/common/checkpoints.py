@@ -220,10 +220,11 @@ def _read_latest(folder: Path) -> Checkpoint | None:
         model = folder / pointer["model"]
         buffer = pointer["replay_buffer"]
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError, UnicodeDecodeError
-        raise RunFolderError(
-            f"{pointer_path}: damaged, cannot be read ({type(error).__name__}: {error}). "
-            "Delete it: --resume then takes the newest complete checkpoint in "
-            f"{folder} and says which."
+        raise RunFolderError.unreadable(
+            pointer_path,
+            error,
+            f"Delete it: --resume then takes the newest complete checkpoint in {folder} and "
+            "says which.",
         ) from error
     state = pointer.get("state")
     return Checkpoint(

@@ -116,10 +116,11 @@ def load_state(path: Path) -> dict[str, Any]:
     except FileNotFoundError as error:
         raise RunFolderError(f"{path}: missing (the checkpoint's run state)") from error
     except Exception as error:  # noqa: BLE001 -- a damaged pickle raises many kinds
-        raise RunFolderError(
-            f"{path}: damaged, cannot be read ({type(error).__name__}: {error}). Delete it "
-            "with the model_*.zip of the same step, and checkpoints/latest.json, to resume "
-            "from the previous checkpoint."
+        raise RunFolderError.unreadable(
+            path,
+            error,
+            "Delete it with the model_*.zip of the same step, and checkpoints/latest.json, "
+            "to resume from the previous checkpoint.",
         ) from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise RunFolderError(f"{path}: not a run state of this version (format {FORMAT})")
@@ -277,10 +278,11 @@ def model_identity(model_zip: Path, aliases: dict[str, type]) -> dict[str, Any]:
     try:
         data, _, _ = load_from_zip_file(model_zip, device="cpu")
     except Exception as error:  # noqa: BLE001 -- a damaged zip raises many kinds
-        raise RunFolderError(
-            f"{model_zip}: damaged, cannot be read as an SB3 model ({type(error).__name__}: "
-            f"{error}). Delete it and checkpoints/latest.json to resume from the previous "
-            "checkpoint."
+        raise RunFolderError.unreadable(
+            model_zip,
+            error,
+            "Delete it and checkpoints/latest.json to resume from the previous checkpoint.",
+            read_as=" as an SB3 model",
         ) from error
     data = data or {}
     policy = data.get("policy_class")
