@@ -554,7 +554,16 @@ class MTSAC(SAC):
 
     def _switch_temperature(self, where: str, ent_coef: Any) -> None:
         """Switch to a constant (float) or learned (``"auto[_init]"``) temperature per task."""
-        if isinstance(ent_coef, str) and ent_coef.startswith("auto"):
+        if not _valid_ent_coef(ent_coef):
+            raise ConfigError(
+                mismatch(
+                    where,
+                    "custom_objects['ent_coef']",
+                    "be a positive finite float or 'auto'/'auto_<init>'",
+                    repr(ent_coef),
+                )
+            )
+        if isinstance(ent_coef, str):
             if self.log_ent_coef is not None and "_" not in ent_coef:
                 return  # already learned: keep the saved temperatures and optimiser state
             init = (
@@ -568,19 +577,6 @@ class MTSAC(SAC):
             self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
             self.ent_coef = ent_coef
             return
-        if (
-            isinstance(ent_coef, bool)
-            or not isinstance(ent_coef, (int, float))
-            or not (math.isfinite(ent_coef) and ent_coef > 0)
-        ):
-            raise ConfigError(
-                mismatch(
-                    where,
-                    "custom_objects['ent_coef']",
-                    "be a positive finite float or 'auto'/'auto_<init>'",
-                    repr(ent_coef),
-                )
-            )
         self.ent_coef = float(ent_coef)
         self.ent_coef_tensor = torch.tensor(float(ent_coef), device=self.device)
         self.log_ent_coef = None
