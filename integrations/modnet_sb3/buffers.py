@@ -88,32 +88,6 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
     def _put(self, store: th.Tensor, index: int, value: Any) -> None:
         store[index].copy_(th.as_tensor(np.asarray(value)).reshape(store.shape[1:]))
 
-    def _add_on_device(
-        self,
-        obs: np.ndarray,
-        next_obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        done: np.ndarray,
-        infos: list[dict[str, Any]],
-    ) -> None:
-        """SB3's ``ReplayBuffer.add`` (Box spaces), writing into the device tensors."""
-        self._put(self.observations, self.pos, obs)
-        if self.optimize_memory_usage:
-            self._put(self.observations, (self.pos + 1) % self.buffer_size, next_obs)
-        else:
-            self._put(self.next_observations, self.pos, next_obs)
-        self._put(self.actions, self.pos, action)
-        self._put(self.rewards, self.pos, reward)
-        self._put(self.dones, self.pos, done)
-        if self.handle_timeout_termination:
-            truncated = [info.get("TimeLimit.truncated", False) for info in infos]
-            self._put(self.timeouts, self.pos, np.array(truncated, dtype=np.float32))
-        self.pos += 1
-        if self.pos == self.buffer_size:
-            self.full = True
-            self.pos = 0
-
     def add(
         self,
         obs: np.ndarray,
@@ -129,10 +103,25 @@ class TaskBalancedReplayBuffer(ReplayBuffer):
             # The next observation at an episode's end is the env's last one, which no
             # predict call sees.
             check_task_observations(next_obs, self.num_tasks, where=where, distinct=True)
-        if getattr(self, "on_device", False):
-            self._add_on_device(obs, next_obs, action, reward, done, infos)
+        if not getattr(self, "on_device", False):
+            super().add(obs, next_obs, action, reward, done, infos)
             return
-        super().add(obs, next_obs, action, reward, done, infos)
+        # SB3's ReplayBuffer.add (Box spaces), writing into the device tensors.
+        self._put(self.observations, self.pos, obs)
+        if self.optimize_memory_usage:
+            self._put(self.observations, (self.pos + 1) % self.buffer_size, next_obs)
+        else:
+            self._put(self.next_observations, self.pos, next_obs)
+        self._put(self.actions, self.pos, action)
+        self._put(self.rewards, self.pos, reward)
+        self._put(self.dones, self.pos, done)
+        if self.handle_timeout_termination:
+            truncated = [info.get("TimeLimit.truncated", False) for info in infos]
+            self._put(self.timeouts, self.pos, np.array(truncated, dtype=np.float32))
+        self.pos += 1
+        if self.pos == self.buffer_size:
+            self.full = True
+            self.pos = 0
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
         """Sample ``batch_size / T`` transitions of each task, task-major.

@@ -116,6 +116,13 @@ def _clip_(parameters: Any, max_norm: float | None) -> None:
         nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
+def _one_of(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
+    """``value`` if it is one of ``choices``, else a ``ConfigError`` naming MTSAC's ``name``."""
+    if value not in choices:
+        raise ConfigError(mismatch("MTSAC", name, f"be one of {list(choices)}", repr(value)))
+    return value
+
+
 def _valid_ent_coef(value: Any) -> bool:
     """SB3's forms of ``ent_coef`` (``"auto"``, ``"auto_0.1"``, ``0.2``), with alpha > 0."""
     if isinstance(value, str):
@@ -256,25 +263,6 @@ class MTSAC(SAC):
         gradient_method: str | None = None,
         gradient_method_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if reweight not in REWEIGHTS:
-            raise ConfigError(
-                mismatch("MTSAC", "reweight", f"be one of {list(REWEIGHTS)}", repr(reweight))
-            )
-        if warmup_actions not in WARMUP_ACTIONS:
-            raise ConfigError(
-                mismatch(
-                    "MTSAC",
-                    "warmup_actions",
-                    f"be one of {list(WARMUP_ACTIONS)}",
-                    repr(warmup_actions),
-                )
-            )
-        if update_order not in UPDATE_ORDERS:
-            raise ConfigError(
-                mismatch(
-                    "MTSAC", "update_order", f"be one of {list(UPDATE_ORDERS)}", repr(update_order)
-                )
-            )
         if not _valid_ent_coef(ent_coef):
             raise ConfigError(
                 mismatch(
@@ -340,10 +328,10 @@ class MTSAC(SAC):
             raise ConfigError(mismatch("MTSAC", "num_tasks", "be an int >= 1", repr(num_tasks)))
         # Stored before super().__init__, which may call _setup_model.
         self.num_tasks = num_tasks
-        self.reweight = reweight
+        self.reweight = _one_of("reweight", reweight, REWEIGHTS)
         self.max_grad_norm = max_grad_norm
-        self.warmup_actions = warmup_actions
-        self.update_order = update_order
+        self.warmup_actions = _one_of("warmup_actions", warmup_actions, WARMUP_ACTIONS)
+        self.update_order = _one_of("update_order", update_order, UPDATE_ORDERS)
         self.compile = compile
         self.compile_kwargs = dict(compile_kwargs) if compile_kwargs is not None else None
         self._compiled: dict[str, Any] | None = None
@@ -682,7 +670,7 @@ class MTSAC(SAC):
         q = self._q_values(self.critic, obs, actions)  # [K, B]
         return (weight * (q - target_q).pow(2)).mean(dim=1).sum()
 
-    def _actor_loss(
+    def _actor_losses(
         self,
         obs: torch.Tensor,
         actions_pi: torch.Tensor,
@@ -690,8 +678,9 @@ class MTSAC(SAC):
         alpha: torch.Tensor,
         weight: torch.Tensor,
     ) -> torch.Tensor:
+        """Per-sample actor losses ``w_t (α_t log π − min_k Q_k)`` ``[B]``."""
         q_pi = self._q_values(self.critic, obs, actions_pi).min(dim=0).values
-        return (weight * (alpha * log_prob - q_pi)).mean()
+        return weight * (alpha * log_prob - q_pi)
 
     def _update_functions(self) -> dict[str, Any]:
         """The update's pieces: eager, or compiled once (``compile=True``) and kept."""
@@ -700,7 +689,7 @@ class MTSAC(SAC):
             "temperature_loss": temperature_loss,
             "td_target": self._td_target,
             "critic_loss": self._critic_loss,
-            "actor_loss": self._actor_loss,
+            "actor_loss": lambda *inputs: self._actor_losses(*inputs).mean(),
         }
         if not self.compile:
             return eager
@@ -735,27 +724,20 @@ class MTSAC(SAC):
         self.critic.optimizer.step()
         return critic_loss.detach()
 
-    def _actor_step(
-        self,
-        obs: torch.Tensor,
-        actions_pi: torch.Tensor,
-        log_prob: torch.Tensor,
-        alpha: torch.Tensor,
-        weight: torch.Tensor,
-    ) -> torch.Tensor:
-        """One actor update on ``mean_b(w_t (α_t log π − min_k Q_k))`` (current critics)."""
+    def _actor_step(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """One actor update on ``mean_b(w_t (α_t log π − min_k Q_k))`` (current critics).
+
+        ``inputs``: :meth:`_actor_losses`'s ``(obs, actions_pi, log_prob, alpha, weight)``.
+        """
         # The actor's loss needs gradients through the critics' input only.
         critic_params = list(self.critic.parameters())
         for p in critic_params:
             p.requires_grad_(False)
         try:
             if getattr(self, "_gradient_method_actor", None) is not None:
-                q_pi = self._q_values(self.critic, obs, actions_pi).min(dim=0).values
-                sample_losses = weight * (alpha * log_prob - q_pi)  # [B]
-                return self._combined_step("actor", lambda: sample_losses, obs)
-            actor_loss = self._update_functions()["actor_loss"](
-                obs, actions_pi, log_prob, alpha, weight
-            )
+                sample_losses = self._actor_losses(*inputs)  # [B]
+                return self._combined_step("actor", lambda: sample_losses, inputs[0])
+            actor_loss = self._update_functions()["actor_loss"](*inputs)
         finally:
             for p in critic_params:
                 p.requires_grad_(True)

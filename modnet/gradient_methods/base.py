@@ -224,6 +224,12 @@ class GradientMethod:
     name: ClassVar[str] = ""
     needs_losses_after: ClassVar[bool] = False
     """True when the method learns from the losses after the step (FAMO's ``update``)."""
+    learnt: ClassVar[tuple[str, ...]] = ()
+    """The tensor attributes the method learns (GradNorm's ``weights``, FAMO's ``logits``):
+    ``state_dict`` holds detached copies of them and of ``self.optimizer``'s state (deep
+    copied: no moment tensor shared with the live optimiser), ``load_state_dict`` writes
+    them back in place. Empty: nothing learnt, an empty state."""
+    optimizer: torch.optim.Optimizer  # of the learnt tensors, where there are any
 
     def __init__(self, num_tasks: int, *, per_task: str = "auto") -> None:
         where = type(self).__name__
@@ -261,7 +267,11 @@ class GradientMethod:
 
     def state_dict(self) -> dict[str, Any]:
         """What the method has learnt so far (tensors, optimiser state): empty if nothing."""
-        return {}
+        if not self.learnt:
+            return {}
+        state: dict[str, Any] = {name: getattr(self, name).detach().clone() for name in self.learnt}
+        state["optimizer"] = copy.deepcopy(self.optimizer.state_dict())
+        return state
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Restore ``state_dict()``; ``strict`` is accepted for SB3's loader and unused."""
@@ -279,15 +289,13 @@ class GradientMethod:
         self._load(state)
 
     def _load(self, state: dict[str, Any]) -> None:
-        del state
-
-    @staticmethod
-    def _learnt_state(optimizer: torch.optim.Optimizer, **tensors: Tensor) -> dict[str, Any]:
-        """A ``state_dict`` of a learnt weighting: detached copies of ``tensors`` and a deep
-        copy of ``optimizer``'s state (no moment tensor shared with the live optimiser)."""
-        state: dict[str, Any] = {name: t.detach().clone() for name, t in tensors.items()}
-        state["optimizer"] = copy.deepcopy(optimizer.state_dict())
-        return state
+        """Write a checked ``state`` back: the ``learnt`` tensors in place, the optimiser."""
+        if not self.learnt:
+            return
+        with torch.no_grad():
+            for name in self.learnt:
+                getattr(self, name).copy_(state[name])
+        self.optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_tasks={self.num_tasks})"

@@ -67,6 +67,7 @@ class FAMO(GradientMethod):
     """
 
     needs_losses_after = True
+    learnt = ("logits", "losses_before")
 
     def __init__(
         self,
@@ -150,14 +151,3 @@ class FAMO(GradientMethod):
         self.logits.grad = famo_logit_gradient(self.logits.detach(), self.losses_before, after)
         self.optimizer.step()
         self.losses_before = torch.full_like(self.losses_before, float("nan"))
-
-    def state_dict(self) -> dict:
-        return self._learnt_state(
-            self.optimizer, logits=self.logits, losses_before=self.losses_before
-        )
-
-    def _load(self, state: dict) -> None:
-        with torch.no_grad():
-            self.logits.copy_(state["logits"])
-        self.losses_before = state["losses_before"].clone().to(self.logits.device)
-        self.optimizer.load_state_dict(state["optimizer"])

@@ -68,6 +68,8 @@ class GradNorm(GradientMethod):
     The losses must be positive at the first step (they define ``L_i(0)``).
     """
 
+    learnt = ("weights", "initial_losses")
+
     def __init__(
         self,
         num_tasks: int,
@@ -111,14 +113,3 @@ class GradNorm(GradientMethod):
             else:
                 self.weights.fill_(1.0)
         return weights
-
-    def state_dict(self) -> dict:
-        return self._learnt_state(
-            self.optimizer, weights=self.weights, initial_losses=self.initial_losses
-        )
-
-    def _load(self, state: dict) -> None:
-        with torch.no_grad():
-            self.weights.copy_(state["weights"])
-        self.initial_losses.copy_(state["initial_losses"])
-        self.optimizer.load_state_dict(state["optimizer"])
