@@ -109,6 +109,15 @@ class _TaskNetwork(nn.Module):
         )
         return where
 
+    def _configure(self, config_class: Any, where: str, **settings: Any) -> None:
+        """Validate ``settings`` with ``config_class`` (the sizes :meth:`_set_sizes` stored),
+        keep the config as ``self.config`` and each setting as the attribute of its name."""
+        self.config = config_class.of(
+            where, self.in_features, self.out_features, self.num_tasks, **settings
+        )
+        for name in self.config.setting_names():
+            setattr(self, name, getattr(self.config, name))
+
     @classmethod
     def from_config(cls, cfg: Any) -> Self:
         """Build from the network's config (``TaskMLPConfig`` and so on)."""

@@ -102,6 +102,11 @@ class MOORE(_TaskNetwork):
         ConfigError: a setting out of range, named (e.g. ``hidden_sizes[-1] < k``).
     """
 
+    config: MOOREConfig
+    num_experts: int
+    hidden_sizes: tuple[int, ...]
+    multi_head: bool
+
     def __init__(
         self,
         in_features: int,
@@ -114,18 +119,13 @@ class MOORE(_TaskNetwork):
     ) -> None:
         super().__init__()
         where = self._set_sizes(in_features, out_features, num_tasks)
-        self.config = MOOREConfig.of(
+        self._configure(
+            MOOREConfig,
             where,
-            in_features,
-            out_features,
-            num_tasks,
             num_experts=num_experts,
             hidden_sizes=hidden_sizes,
             multi_head=multi_head,
         )
-        self.num_experts = self.config.num_experts
-        self.hidden_sizes = self.config.hidden_sizes
-        self.multi_head = self.config.multi_head
         # torch's nn.Linear default on every expert layer (see the class docstring).
         self.experts = _bank_stack(
             (in_features, *self.hidden_sizes), self.num_experts, init=None, small_last=False

@@ -116,39 +116,28 @@ def _result(tmp_path, success: list[float], method: str = "soft-shallow") -> Run
     return RunResult(tmp_path, "MT10", "fixed", method, 0, names, steps, table, table)
 
 
+def _summary(
+    tmp_path, success: list[float], method: str = "soft-shallow", **overrides: object
+) -> str:
+    """``run_summary`` of a two-evaluation run; ``overrides`` replace the keyword defaults."""
+    kwargs = dict(preset="smoke", session_s=1.0, elapsed_s=1.0, paper=87.0, routing=0.25)
+    return run_summary(_result(tmp_path, success, method), **{**kwargs, **overrides})
+
+
 def test_the_summary_states_success_time_and_where_things_are(tmp_path) -> None:
-    text = run_summary(
-        _result(tmp_path, [1.0, 0.0]),
-        preset="smoke",
-        session_s=75.0,
-        elapsed_s=200.0,
-        paper=87.0,
-        routing=0.25,
-    )
+    text = _summary(tmp_path, [1.0, 0.0], session_s=75.0, elapsed_s=200.0)
     assert "MT10-fixed, soft-shallow, seed 0: 200 env steps (smoke preset)" in text
     assert "task-0           100.0 %" in text and "task-1             0.0 %" in text
     assert "mean over tasks   50.0 %" in text
     # Two of MT10's tasks: the paper's number is named but marked as not comparable.
     assert "is over all MT10 tasks after 15M env steps: 87.0 %; not comparable" in text
-    every = run_summary(
-        _result(tmp_path, [1.0] * 10),
-        preset="paper",
-        session_s=1.0,
-        elapsed_s=1.0,
-        paper=87.0,
-        routing=0.25,
-    )
+    every = _summary(tmp_path, [1.0] * 10, preset="paper")
     assert "(the paper's Table 1, after 15M env steps: 87.0 %)" in every
     assert "tasks differ by 0.250" in text
     assert "wall time: 1 min 15 s this session, 3 min 20 s since the run started" in text
     assert f"run folder: {tmp_path}" in text and "plots/routing_heatmaps.png" in text
-    plain = run_summary(
-        _result(tmp_path, [1.0], "mt-sac"),
-        preset="smoke",
-        session_s=5.0,
-        elapsed_s=5.0,
-        paper=None,
-        routing=None,
+    plain = _summary(
+        tmp_path, [1.0], "mt-sac", session_s=5.0, elapsed_s=5.0, paper=None, routing=None
     )
     assert "wall time: 5.0 s\n" in plain and "mt-sac has none" in plain
     assert "routing_heatmaps" not in plain and "after 15M" not in plain
