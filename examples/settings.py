@@ -254,6 +254,11 @@ class TrainSettings(FrozenConfig):
         description="Processes stepping the envs (1: in this process); auto: the cores "
         "--threads leaves free, at most one per task. Same transitions either way.",
     )
+    eval_worker: bool = Field(
+        False,
+        description="Evaluate in a worker process on a snapshot of the policy while training "
+        "goes on (the authors' set-up); same rows, same transitions, no evaluation bar.",
+    )
     compile: bool = Field(
         False,
         description="torch.compile the SAC losses (CUDA graphs on CUDA); slow to start, "

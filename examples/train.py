@@ -14,6 +14,7 @@ bottom; ``examples/common/`` holds the plumbing.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import warnings
@@ -28,7 +29,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from examples.common.atomic import RunFolderError, atomic_open, atomic_write_text
 from examples.common.checkpoints import (
-    CheckpointCallback,
     estimate_checkpoint_bytes,
     find_checkpoint,
     latest_checkpoint,
@@ -36,7 +36,7 @@ from examples.common.checkpoints import (
     require_free_space,
 )
 from examples.common.cli import add_model_arguments, flag, namespace_to_values, with_flags
-from examples.common.eval_log import EvalCSV, EvalRecorder, EvalRow
+from examples.common.eval_log import CheckpointAfterEvaluations, EvalCSV, EvalRecorder, EvalRow
 from examples.common.plots import (
     plot_routing_embedding,
     plot_routing_heatmaps,
@@ -70,10 +70,19 @@ from examples.settings import (
 )
 from modnet.errors import ConfigError, mismatch
 from modnet_metaworld import describe_protocol, evaluate, make_env, protocol_record, task_names
+from modnet_metaworld.eval_worker import EvaluationWorker, EvaluationWorkerError
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer
 
 # Settings that may change when a run is resumed; everything else is the run's identity.
-RESUMABLE = ("total_steps", "progress_bar", "verbose", "device", "threads", "env_workers")
+RESUMABLE = (
+    "total_steps",
+    "progress_bar",
+    "verbose",
+    "device",
+    "threads",
+    "env_workers",
+    "eval_worker",
+)
 
 
 def train(settings: TrainSettings, *, resume: Path | None = None) -> Path:
@@ -256,9 +265,25 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
             counting.close()
         return EvalRow(0, result.success_rate, result.mean_return)
 
-    recorder = EvalRecorder(evaluate_now, table, every=schedule.eval_freq, stop=stop)
-    # Checkpoints after the step's update, where every episode has just ended (exact).
-    checkpoints = CheckpointCallback(
+    # --eval-worker: the same evaluation in a worker process, on snapshots of the policy,
+    # while training goes on (the authors' set-up); rows are written as they finish.
+    worker = (
+        EvaluationWorker(
+            functools.partial(worker_eval_env, settings, schedule),
+            settings.benchmark,
+            schedule.env_mode,
+            episodes_per_task=episodes,
+            seed=settings.seed,
+            threads=settings.threads,
+        )
+        if settings.eval_worker
+        else None
+    )
+    recorder = EvalRecorder(evaluate_now, table, every=schedule.eval_freq, stop=stop, worker=worker)
+    # Checkpoints after the step's update, where every episode has just ended (exact),
+    # and after the rows of the evaluations still in the worker.
+    checkpoints = CheckpointAfterEvaluations(
+        recorder,
         run.checkpoints,
         every=schedule.checkpoint_freq,
         replay_buffer=settings.save_replay_buffer,
@@ -309,6 +334,8 @@ def _train(settings: TrainSettings, resume: Path | None, stop: StopRequest) -> P
         eval_env.close()
         stopped.run = run.root
         raise
+    finally:
+        worker is not None and worker.close()  # every row is written by now, or abandoned
     with atomic_open(run.final_model) as handle:
         model.save(handle)
     routing = write_reports(model, env, run, settings)
@@ -408,6 +435,11 @@ def build_env(settings: TrainSettings, schedule: Schedule) -> VecEnv:
     allowed = task_names(settings.benchmark)
     indices = sorted(allowed.index(name) for name in settings.tasks)
     return SubsetOneHot(env, num_tasks=len(allowed), task_indices=indices)
+
+
+def worker_eval_env(settings: TrainSettings, schedule: Schedule) -> VecEnv:
+    """The evaluation env of ``--eval-worker``: ``build_env``'s, stepped in that worker."""
+    return build_env(settings.model_copy(update={"env_workers": 1}), schedule)
 
 
 def env_workers(settings: TrainSettings) -> int:
@@ -571,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The same checks as from Python, worded with the flags (--total-steps) the user typed.
         print(f"error: {with_flags(str(error), TrainSettings)}", file=sys.stderr)
         return 2
-    except RunFolderError as error:  # a damaged or missing file, a full disk: named
+    except (RunFolderError, EvaluationWorkerError) as error:  # named: a file, an evaluation
         print(f"error: {error}", file=sys.stderr)
         return 1
     except TrainingStopped as stopped:  # SIGINT/SIGTERM: checkpoint written

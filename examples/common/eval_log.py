@@ -13,19 +13,28 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
 
 from examples.common.after_update import AfterUpdateCallback
 from examples.common.atomic import RunFolderError, atomic_write_text
+from examples.common.checkpoints import Checkpoint, CheckpointCallback
 from examples.common.run_clock import RunClock
 from examples.common.signals import StopRequest, StopRequested
 
-__all__ = ["EvalCSV", "EvalRecorder", "EvalRow", "read_eval_csv"]
+__all__ = [
+    "CheckpointAfterEvaluations",
+    "EvalCSV",
+    "EvalRecorder",
+    "EvalRow",
+    "read_eval_csv",
+]
 
 
 class EvalRow(NamedTuple):
@@ -189,6 +198,17 @@ class EvalRecorder(AfterUpdateCallback):
     the one a checkpoint of step S holds. Logged keys: ``eval/success_rate``,
     ``eval/mean_return``, ``eval/success/<task>``.
 
+    With ``worker`` (a ``modnet_metaworld.eval_worker.EvaluationWorker``), the policy's
+    weights are handed to the worker process instead, and training goes on; the rows
+    are written when the worker has finished them, polled after every step without
+    blocking, in evaluation order and each with its snapshot's step (their numbers
+    are those ``evaluate`` gives for that snapshot, as the worker evaluates with the
+    same arguments). Pending rows are waited for when training ends, before a
+    checkpoint (``CheckpointAfterEvaluations``) and by ``write_pending``. The n-th
+    evaluation of the run (from 0) is evaluation index n, rows already written and
+    pending ones counted. Their logger values are dumped apart from the training's
+    (``_dump_apart``), at the snapshot's step.
+
     On resume, the next evaluation is the first of the grid after the last row, so an
     evaluation a stop abandoned (``signals.StopRequested``) is made at once. While a
     stop is requested (``stop``), none starts.
@@ -201,12 +221,14 @@ class EvalRecorder(AfterUpdateCallback):
         *,
         every: int,
         stop: StopRequest | None = None,
+        worker: Any = None,
     ) -> None:
         super().__init__()
         self.evaluate = evaluate
         self.table = table
         self.every = every
         self.stop = stop
+        self.worker = worker
         self.last: EvalRow | None = None
         """The newest row this callback wrote (None before the first)."""
         self._next = every
@@ -222,23 +244,112 @@ class EvalRecorder(AfterUpdateCallback):
         self._next = (done // self.every + 1) * self.every
 
     def _after_update(self) -> None:
+        if self.worker is not None:
+            self._write_finished(wait=False)
         if self.num_timesteps < self._next or (self.stop is not None and self.stop.requested):
             return
         try:
-            self.record(self.model)
+            if self.worker is not None:
+                self.submit(self.model)
+            else:
+                self.record(self.model)
         except StopRequested:
             return  # abandoned: no row; the resumed run makes it
         self._next = (self.num_timesteps // self.every + 1) * self.every
 
+    def _on_training_end(self) -> None:
+        super()._on_training_end()  # the evaluation due at the last step, if any
+        self.write_pending()
+
     def record(self, model: BaseAlgorithm) -> EvalRow:
-        """Evaluate ``model`` now and write the row (also used for the final evaluation)."""
+        """Evaluate ``model`` now and write the row (also used for the final evaluation).
+
+        With a worker, the evaluation is made there and waited for (after the pending ones).
+        """
+        if self.worker is not None:
+            self.submit(model)
+            self.write_pending()
+            return self.last  # type: ignore[return-value]
         row = self.evaluate(model)._replace(env_steps=int(model.num_timesteps))
+        self._write(model, row)
+        return row
+
+    def submit(self, model: BaseAlgorithm) -> None:
+        """Hand a snapshot of ``model``'s policy to the worker (its row comes later)."""
+        index = len(self.table.steps()) + self.worker.pending
+        self.worker.submit(model.policy, env_steps=int(model.num_timesteps), evaluation_index=index)
+
+    def write_pending(self) -> None:
+        """Wait for every evaluation the worker holds and write their rows (no-op without one)."""
+        if self.worker is None or self.worker.pending == 0:
+            return
+        if self.stop is not None and self.stop.requested:
+            print(
+                f"waiting for {self.worker.pending} evaluation(s) in the evaluation worker "
+                "before the checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
+        self._write_finished(wait=True)
+
+    def _write_finished(self, *, wait: bool) -> None:
+        for finished in self.worker.finished(wait=wait):
+            result = finished.result
+            row = EvalRow(finished.env_steps, result.success_rate, result.mean_return)
+            self._write(self.model, row, apart=True)
+
+    def _write(self, model: BaseAlgorithm, row: EvalRow, *, apart: bool = False) -> None:
         self.table.append(row)
         self.last = row
-        model.logger.record("eval/success_rate", row.mean_success)
-        model.logger.record("eval/mean_return", row.mean_return)
-        for name, value in row.success.items():
-            model.logger.record(f"eval/success/{name}", value)
+        values = {"eval/success_rate": row.mean_success, "eval/mean_return": row.mean_return}
+        values.update({f"eval/success/{name}": value for name, value in row.success.items()})
+        if apart:  # written later than its step: keep the training's values for their dump
+            _dump_apart(model.logger, row.env_steps, values)
+            return
+        for key, value in values.items():
+            model.logger.record(key, value)
         model.logger.record("time/total_timesteps", row.env_steps, exclude="tensorboard")
         model.logger.dump(row.env_steps)
-        return row
+
+
+def _dump_apart(logger: Logger, step: int, values: dict[str, float]) -> None:
+    """Dump ``values`` at ``step`` alone; what the logger held before stays for its next dump.
+
+    SB3's ``Logger.dump`` writes every value recorded since the last dump: an evaluation
+    row written at a later step than its own would otherwise carry the training values
+    of the later step under its step.
+    """
+    held = (
+        dict(logger.name_to_value),
+        dict(logger.name_to_count),
+        dict(logger.name_to_excluded),
+    )
+    logger.name_to_value.clear()
+    logger.name_to_count.clear()
+    logger.name_to_excluded.clear()
+    for key, value in values.items():
+        logger.record(key, value)
+    logger.record("time/total_timesteps", step, exclude="tensorboard")
+    logger.dump(step)
+    logger.name_to_value.update(held[0])
+    logger.name_to_count.update(held[1])
+    logger.name_to_excluded.update(held[2])
+
+
+class CheckpointAfterEvaluations(CheckpointCallback):
+    """``CheckpointCallback`` that first writes the rows of the evaluations still pending.
+
+    With an evaluation worker, a checkpoint of step S would otherwise be written while
+    the row of an earlier step is still being evaluated: a run resumed from it would
+    have a hole in ``eval.csv``. ``recorder.write_pending()`` waits for those rows (a
+    stop request waits too; the message says so). Without a worker it is a plain
+    ``CheckpointCallback``.
+    """
+
+    def __init__(self, recorder: EvalRecorder, folder: Path, **kwargs: Any) -> None:
+        super().__init__(folder, **kwargs)
+        self.recorder = recorder
+
+    def save(self, *, exact: bool) -> Checkpoint:
+        self.recorder.write_pending()
+        return super().save(exact=exact)

@@ -236,7 +236,7 @@ def _signal_hook(case: str) -> None:
         _in_evaluation(train, 2, lambda calls: True, send)  # at every call
     elif case == "sigint-twice":
         # The driver sends both SIGINTs; the second must come while this one writes.
-        save = train.CheckpointCallback.save
+        save = train.CheckpointAfterEvaluations.save
 
         def slow_save(self, *, exact):
             if self.stop.requested:
@@ -245,7 +245,7 @@ def _signal_hook(case: str) -> None:
                 time.sleep(120)
             return save(self, exact=exact)
 
-        train.CheckpointCallback.save = slow_save
+        train.CheckpointAfterEvaluations.save = slow_save
 
 
 def _fork(function, log: Path, *, then=None) -> int:
