@@ -28,6 +28,7 @@ __all__ = [
     "assert_refuses_bad_input",
     "bad_input_cases",
     "count",
+    "float64_batch",
     "per_sample",
     "perturb_",
     "reference_cases",
@@ -53,6 +54,18 @@ reference_cases = {
     "tasks": st.integers(1, 4),
     "seed": st.integers(0, 2**16),
 }
+
+
+def float64_batch(
+    seed: int, batch: int, tasks: int, in_features: int, out_features: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A reference test's draw from ``seed`` (which also seeds the network built after it):
+    ``x [batch, in_features]``, task ids ``[batch]`` and a gradient probe
+    ``[batch, out_features]``, in float64 (the reference and the network agree to ~1e-10)."""
+    torch.manual_seed(seed)
+    x = torch.randn(batch, in_features, dtype=torch.float64)
+    ids = torch.randint(0, tasks, (batch,))
+    return x, ids, torch.randn(batch, out_features, dtype=torch.float64)
 
 
 def count(net: nn.Module) -> int:

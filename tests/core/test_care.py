@@ -9,12 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from network_checks import (
     MT_SHAPES,
-    assert_bad_inputs_refused,
-    assert_compiles_like_eager,
     assert_each_sample_is_independent,
     assert_matches_reference,
-    assert_refuses_bad_input,
-    bad_input_cases,
     count,
     per_sample,
     run_member,
@@ -179,17 +175,6 @@ def test_bad_config_context() -> None:
         CAREConfig(in_features=IN, out_features=OUT, num_tasks=TASKS, context=[[1.0]] * 3)
 
 
-def test_bad_inputs() -> None:
-    assert_bad_inputs_refused(small(), IN, TASKS)
-
-
-@pytest.mark.slow
-def test_compiles_with_fullgraph_and_matches_eager() -> None:
-    net = small(encoder_sizes=(), hidden_sizes=())  # the fewest layers: a short compile
-    x, ids = torch.randn(6, IN, requires_grad=True), torch.tensor([0, 2, 1, 1, 0, 2])
-    assert_compiles_like_eager(net, x, ids)
-
-
 def test_detach_context_stops_the_attentions_gradient_into_the_context() -> None:
     x, ids = torch.randn(5, IN), torch.tensor([0, 1, 2, 3, 1])
     grads = {}
@@ -201,8 +186,3 @@ def test_detach_context_stops_the_attentions_gradient_into_the_context() -> None
         torch.testing.assert_close(net(x, ids), reference(net, x, ids), rtol=1e-5, atol=1e-5)
     assert grads[False].abs().sum() > 0
     assert grads[True] is None  # nothing reached the embedding
-
-
-@given(case=bad_input_cases(IN, TASKS))
-def test_bad_inputs_are_refused_with_the_argument_named(case: dict) -> None:
-    assert_refuses_bad_input(small(), IN, TASKS, **case)

@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from network_checks import (
-    assert_bad_inputs_refused,
     assert_each_sample_is_independent,
     assert_matches_reference,
     count,
+    float64_batch,
+    per_sample,
     perturb_,
     reference_cases,
 )
@@ -57,15 +58,15 @@ def test_parameter_counts_match_the_official_network(
 
 def reference(net: FiLMMLP, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """One sample at a time, γ and β split by hand from the generator's output."""
-    rows = []
-    for s in range(len(x)):
-        e = F.relu(net.task_embedding[int(ids[s])])
+
+    def one(xs: torch.Tensor, t: int) -> torch.Tensor:
+        e = F.relu(net.task_embedding[t])
         g = e
         for i, layer in enumerate(net.generator):
             g = layer(g)
             if i < len(net.generator) - 1:
                 g = F.relu(g)
-        h, offset = x[s], 0
+        h, offset = xs, 0
         for i, layer in enumerate(net.encoder):
             h = layer(h)
             if i < len(net.encoder) - 1:
@@ -80,15 +81,16 @@ def reference(net: FiLMMLP, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
             y = layer(y)
             if i < len(net.trunk) - 1:
                 y = F.relu(y)
-        rows.append(y)
-    return torch.stack(rows)
+        return y
+
+    return per_sample(one, x, ids)
 
 
 @given(**reference_cases, layers=st.integers(0, 2), feature=st.booleans())
 def test_batched_equals_the_per_sample_reference_in_values_and_gradients(
     batch: int, tasks: int, layers: int, feature: bool, seed: int
 ) -> None:
-    torch.manual_seed(seed)
+    x, ids, probe = float64_batch(seed, batch, tasks, 3, 2)
     net = FiLMMLP(
         3,
         2,
@@ -100,9 +102,6 @@ def test_batched_equals_the_per_sample_reference_in_values_and_gradients(
         modulation="feature" if feature else "layer",
     ).double()
     perturb_(net)  # the output layer starts at ±3e-3; make every path visible
-    x = torch.randn(batch, 3, dtype=torch.float64)
-    ids = torch.randint(0, tasks, (batch,))
-    probe = torch.randn(batch, 2, dtype=torch.float64)
     tol = {"rtol": 1e-10, "atol": 1e-10, "grad_rtol": 1e-9, "grad_atol": 1e-10}
     assert_matches_reference(net, reference, x, ids, probe, **tol)
 
@@ -154,8 +153,3 @@ def test_config_and_from_config() -> None:
 def test_bad_settings(settings: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         FiLMMLP(3, 2, 4, **settings)
-
-
-def test_bad_inputs() -> None:
-    net = FiLMMLP(5, 3, 4, embedding_features=4, encoder_features=5, hidden_sizes=(6,))
-    assert_bad_inputs_refused(net, 5, 4)

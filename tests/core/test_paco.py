@@ -9,12 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from network_checks import (
     MT_SHAPES,
-    assert_bad_inputs_refused,
-    assert_compiles_like_eager,
     assert_each_sample_is_independent,
     assert_matches_reference,
-    assert_refuses_bad_input,
-    bad_input_cases,
     count,
     per_sample,
     run_member,
@@ -220,19 +216,3 @@ def test_from_config_builds_the_same_network() -> None:
 def test_bad_settings(kwargs, match) -> None:
     with pytest.raises(ConfigError, match=match):
         PaCo(IN, OUT, TASKS, **kwargs)
-
-
-def test_bad_inputs() -> None:
-    assert_bad_inputs_refused(small(), IN, TASKS)
-
-
-@pytest.mark.slow
-def test_compiles_with_fullgraph_and_matches_eager() -> None:
-    net = small(hidden_sizes=(6,))  # one hidden layer: a short compile
-    x, ids = torch.randn(6, IN, requires_grad=True), torch.tensor([0, 2, 1, 1, 0, 2])
-    assert_compiles_like_eager(net, x, ids)
-
-
-@given(case=bad_input_cases(IN, TASKS))
-def test_bad_inputs_are_refused_with_the_argument_named(case: dict) -> None:
-    assert_refuses_bad_input(small(), IN, TASKS, **case)
