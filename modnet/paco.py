@@ -236,7 +236,7 @@ def mask_extreme_losses(
 
 @torch.no_grad()
 def interpolate_task_weights_(
-    weight: Tensor,
+    weight: Tensor | Sequence[Tensor],
     extreme: Tensor,
     *,
     method: ResetMethod = "interpolate",
@@ -249,32 +249,37 @@ def interpolate_task_weights_(
     to 1; ``"copy"``: the column of one normal task drawn at random. Since the ``c`` sum to
     1, a bias ``b`` shared by all tasks makes the new ``w_τ = W[:, τ] + b`` the same convex
     combination of the normal tasks' ``w``. Leading axes (stacked critics
-    ``[n_critics, k, t]``) are reset with the same draw.
+    ``[n_critics, k, t]``) are reset with the same draw, and so is every tensor of a
+    sequence (the actor's and the critics' ``W``: the official code has one ``w`` for all
+    networks, reset with one draw).
 
     Returns:
         Whether anything was reset: ``False`` when no task is extreme or none is normal.
 
     Raises:
-        ShapeError: ``extreme`` not a bool ``[t]`` matching ``weight``'s last axis.
+        ShapeError: ``extreme`` not a bool ``[t]`` matching every weight's last axis.
         ConfigError: an unknown ``method``.
     """
     where = "interpolate_task_weights_"
     if method not in ("interpolate", "copy"):
         raise ConfigError(mismatch(where, "method", "be 'interpolate' or 'copy'", repr(method)))
-    t = weight.shape[-1]
-    if not isinstance(extreme, Tensor) or extreme.dtype != torch.bool or extreme.shape != (t,):
-        got = (extreme.dtype, tuple(extreme.shape)) if isinstance(extreme, Tensor) else extreme
-        raise ShapeError(mismatch(where, "extreme", f"be a bool tensor of shape ({t},)", got))
-    extreme = extreme.to(weight.device)
+    weights = [weight] if isinstance(weight, Tensor) else list(weight)
+    for w in weights:
+        t = w.shape[-1]
+        if not isinstance(extreme, Tensor) or extreme.dtype != torch.bool or extreme.shape != (t,):
+            got = (extreme.dtype, tuple(extreme.shape)) if isinstance(extreme, Tensor) else extreme
+            raise ShapeError(mismatch(where, "extreme", f"be a bool tensor of shape ({t},)", got))
+    extreme = extreme.cpu()
     bad = extreme.nonzero().squeeze(-1)
     good = (~extreme).nonzero().squeeze(-1)
     if bad.numel() == 0 or good.numel() == 0:
         return False
-    draw = torch.rand(bad.numel(), good.numel(), generator=generator).to(weight)
+    draw = torch.rand(bad.numel(), good.numel(), generator=generator)
     if method == "interpolate":
         coef = draw / draw.sum(dim=-1, keepdim=True)
     else:
-        coef = F.one_hot(draw.argmax(dim=-1), good.numel()).to(weight)
-    # "... k g, e g -> ... k e"
-    weight[..., bad] = weight[..., good] @ coef.t()
+        coef = F.one_hot(draw.argmax(dim=-1), good.numel()).to(draw)
+    for w in weights:
+        # "... k g, e g -> ... k e"
+        w[..., bad.to(w.device)] = w[..., good.to(w.device)] @ coef.t().to(w)
     return True

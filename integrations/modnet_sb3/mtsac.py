@@ -20,6 +20,10 @@ Differences from SB3's ``SAC`` (the authors' multi-task SAC; REFERENCE.md, "Mult
   ``MTSAC.update``). Either way the TD target is computed before any network moves.
 - The task of a sample is read from the one-hot in the last ``T`` observation columns
   (:mod:`modnet_sb3.task_observation`).
+- Optional, PaCo's rules for unstable tasks (Sun et al., NeurIPS 2022; the official
+  ``PaCoMTSacAlgorithm``): ``mask_extreme_tasks`` zeroes the losses of a task whose mean
+  loss in the batch exceeds ``extreme_task_threshold``, ``reset_extreme_tasks`` then
+  resets its PaCo task weights ``w`` from the other tasks'.
 
 Everything else (soft target update τ, time-limit handling, train frequency, logging,
 callbacks, save/load) is SB3's.
@@ -45,6 +49,7 @@ from torch import nn
 
 from modnet.errors import ConfigError, mismatch
 from modnet.gradient_methods import GRADIENT_METHODS, GradientMethod, per_task_mean
+from modnet.paco import interpolate_task_weights_, mask_extreme_losses
 from modnet_sb3.buffers import TaskBalancedReplayBuffer
 from modnet_sb3.critic_ensemble import clip_grad_norm_per_member_
 from modnet_sb3.diagnostics import record_routing_diagnostics
@@ -67,6 +72,7 @@ __all__ = ["MTSAC", "REWEIGHTS", "UPDATE_ORDERS", "task_loss_weights", "temperat
 REWEIGHTS = ("inverse_alpha", "paper", "none")
 UPDATE_ORDERS = ("sb3", "authors")
 WARMUP_ACTIONS = ("uniform", "policy")
+RESET_METHODS = (None, "interpolate", "copy")
 # The networks each gradient method combines the per-task losses of. GradNorm and FAMO
 # divide by / take the log of the losses, which SAC's actor loss is not (it is mostly
 # negative); FAMO's authors apply it to the critic only (FAMO's mtrl_files/famo.py).
@@ -142,6 +148,42 @@ def _valid_ent_coef(value: Any) -> bool:
     )
 
 
+def _check_extreme_task_rules(
+    mask: Any, reset: Any, threshold: Any, gradient_method: str | None
+) -> None:
+    """Refuse PaCo's mask/reset settings that cannot work together (see ``MTSAC``)."""
+    if not isinstance(mask, bool):
+        raise ConfigError(mismatch("MTSAC", "mask_extreme_tasks", "be True or False", repr(mask)))
+    _one_of("reset_extreme_tasks", reset, RESET_METHODS)
+    if reset is not None and not mask:
+        raise ConfigError(
+            mismatch(
+                "MTSAC",
+                "reset_extreme_tasks",
+                "be None unless mask_extreme_tasks=True (the mask finds the tasks it resets)",
+                repr(reset),
+            )
+        )
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not (math.isfinite(threshold) and threshold > 0)
+    ):
+        raise ConfigError(
+            mismatch("MTSAC", "extreme_task_threshold", "be a finite float > 0", repr(threshold))
+        )
+    if mask and gradient_method is not None:
+        raise ConfigError(
+            mismatch(
+                "MTSAC",
+                "mask_extreme_tasks",
+                f"be False with gradient_method={gradient_method!r} (a masked task's loss is "
+                "0, which GradNorm divides by and FAMO takes the log of)",
+                mask,
+            )
+        )
+
+
 def _check_device(where: str, device: Any) -> None:
     """Refuse a device this machine lacks: SB3 falls back to the CPU without a word."""
     if isinstance(device, str) and device == "auto":
@@ -209,6 +251,30 @@ class MTSAC(SAC):
         compile_kwargs: arguments of ``torch.compile`` (e.g. ``{"backend": "aot_eager"}``,
             ``{"mode": "max-autotune"}``); default: inductor, with ``mode="reduce-overhead"``
             on CUDA.
+        mask_extreme_tasks: PaCo's mask (the official ``mask_extreme_task``): at every
+            update, a task whose mean over its samples of the per-sample loss
+            ``Σ_k (Q_k − y)² + α_t log π + log α_t (−log π − H̄)`` exceeds
+            ``extreme_task_threshold`` is extreme, and its samples' critic and actor losses
+            are zeroed for that update (its gradient reaches no shared parameter). The
+            sum is the official one (critic, actor and temperature losses per sample) but
+            for the actor's term: the official ALF actor loss is valued
+            ``0.5‖∂Q/∂a‖² + α log π`` (its gradient is SAC's), this one ``α log π − min_k
+            Q_k``, whose ``−Q`` would lower the sum as returns grow, so only ``α log π`` is
+            counted. The temperature loss is not masked (it moves the task's own ``α``
+            only; the official code masks it too). Costs one critic forward without
+            gradient and one host synchronisation per update. Works with any policy;
+            ``gradient_method`` must be ``None``. How often each task was extreme is
+            logged (``train/extreme_count/<task>``) and saved with the model
+            (``extreme_task_counts``).
+        reset_extreme_tasks: PaCo's reset (the official ``reset_task_while_extreme``):
+            ``None`` (off), ``"interpolate"`` (the official ``reset_task_method``: each
+            extreme task's ``w`` becomes a random convex combination of the normal tasks')
+            or ``"copy"`` (one normal task's ``w``), after the update's optimiser steps, in
+            the actor, the critics and the target critics (one draw for all,
+            ``PaCoPolicy.task_weight_tables``). Needs ``mask_extreme_tasks=True`` (it
+            finds the extreme tasks) and a ``PaCoPolicy``.
+        extreme_task_threshold: the mean loss above which a task is extreme (official
+            ``task_loss_threshold = 3e3``).
 
     ``ent_coef="auto"`` (or ``"auto_<init>"``) learns the temperature vector; a float
     fixes every task's temperature. ``use_sde`` is not supported.
@@ -262,6 +328,9 @@ class MTSAC(SAC):
         compile_kwargs: dict[str, Any] | None = None,
         gradient_method: str | None = None,
         gradient_method_kwargs: dict[str, Any] | None = None,
+        mask_extreme_tasks: bool = False,
+        reset_extreme_tasks: str | None = None,
+        extreme_task_threshold: float = 3e3,
     ) -> None:
         if not _valid_ent_coef(ent_coef):
             raise ConfigError(
@@ -322,6 +391,9 @@ class MTSAC(SAC):
                 )
             )
         _check_device("MTSAC", device)
+        _check_extreme_task_rules(
+            mask_extreme_tasks, reset_extreme_tasks, extreme_task_threshold, gradient_method
+        )
         if num_tasks is not None and (
             isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1
         ):
@@ -337,6 +409,11 @@ class MTSAC(SAC):
         self._compiled: dict[str, Any] | None = None
         self.gradient_method = gradient_method
         self.gradient_method_kwargs = dict(gradient_method_kwargs or {})
+        self.mask_extreme_tasks = mask_extreme_tasks
+        self.reset_extreme_tasks = reset_extreme_tasks
+        self.extreme_task_threshold = float(extreme_task_threshold)
+        # Set in _setup_model; kept there when `load` has restored the saved counts.
+        self.extreme_task_counts: np.ndarray | None = None
         self._pending_logs: tuple[torch.Tensor, int] | None = None
         self.task_names = list(task_names) if task_names is not None else None
         self._diagnostic_obs: torch.Tensor | None = None
@@ -471,6 +548,19 @@ class MTSAC(SAC):
         self._check_declared_num_tasks(given)
         super()._setup_model()
         self._setup_gradient_methods()
+        if self.reset_extreme_tasks is not None and not callable(
+            getattr(self.policy, "task_weight_tables", None)
+        ):
+            raise ConfigError(
+                mismatch(
+                    "MTSAC",
+                    "reset_extreme_tasks",
+                    "be None unless the policy is a PaCoPolicy (it resets PaCo's task weights w)",
+                    repr(self.reset_extreme_tasks),
+                )
+            )
+        if getattr(self, "extreme_task_counts", None) is None:
+            self.extreme_task_counts = np.zeros(self.num_tasks, dtype=np.int64)
         if self.log_ent_coef is not None:
             # SAC built one scalar log temperature; replace it with one per task.
             init = self.log_ent_coef.detach().reshape(-1)[0].item()
@@ -780,6 +870,45 @@ class MTSAC(SAC):
                 method.update(per_task_mean(sample_losses(), task, self.num_tasks))
         return losses.mean().detach()
 
+    # ------------------------------------------------------------------ PaCo's rules
+    @torch.no_grad()
+    def _extreme_tasks(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        target_q: torch.Tensor,
+        log_prob: torch.Tensor,
+        log_alpha: torch.Tensor,
+        target_entropy: float,
+    ) -> torch.Tensor:
+        """PaCo's extreme tasks of this batch, bool ``[T]`` (see ``mask_extreme_tasks``).
+
+        ``obs`` ``[B, S + T]``, ``actions`` ``[B, A]`` (the batch's), ``target_q`` ``[B]``,
+        ``log_prob`` ``[B]`` (of the actions sampled now), ``log_alpha`` ``[T]``.
+        """
+        task = state_and_task_ids(obs, self.num_tasks).task
+        q = self._q_values(self.critic, obs, actions)  # [K, B]
+        log_alpha_b = log_alpha[task]
+        losses = (
+            (q - target_q).pow(2).sum(0)
+            + log_alpha_b.exp() * log_prob
+            - log_alpha_b * (log_prob + target_entropy)
+        )
+        return mask_extreme_losses(losses, task, self.num_tasks, self.extreme_task_threshold)[1]
+
+    def _count_and_reset(self, extreme: torch.Tensor) -> None:
+        """After the update's steps: count the extreme tasks ``[T]``, reset their ``w``."""
+        found = extreme.cpu().numpy()
+        if not found.any():
+            return
+        self.extreme_task_counts += found
+        if self.reset_extreme_tasks is not None:
+            interpolate_task_weights_(
+                self.policy.task_weight_tables(),  # type: ignore[attr-defined]
+                extreme,
+                method=self.reset_extreme_tasks,  # type: ignore[arg-type]
+            )
+
     # ------------------------------------------------------------------ training
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
@@ -822,6 +951,13 @@ class MTSAC(SAC):
                     data.next_observations, data.rewards, data.dones, discounts, alpha
                 )
 
+            extreme = None
+            if self.mask_extreme_tasks:
+                extreme = self._extreme_tasks(
+                    data.observations, data.actions, target_q, log_prob, log_alpha, target_entropy
+                )
+                weight = weight.masked_fill(extreme[task], 0.0)
+
             if self.update_order == "authors":
                 actor_loss = self._actor_step(
                     data.observations, actions_pi, log_prob, alpha, weight
@@ -833,6 +969,8 @@ class MTSAC(SAC):
                     data.observations, actions_pi, log_prob, alpha, weight
                 )
 
+            if extreme is not None:
+                self._count_and_reset(extreme)
             sums[0] += actor_loss
             sums[1] += critic_loss
             if gradient_step % self.target_update_interval == 0:
@@ -865,6 +1003,9 @@ class MTSAC(SAC):
         self.logger.record("train/critic_loss", means[1])
         if self.ent_coef_optimizer is not None:
             self.logger.record("train/ent_coef_loss", means[2])
+        if self.mask_extreme_tasks and self.extreme_task_counts is not None:
+            for name, value in zip(names, self.extreme_task_counts.tolist(), strict=True):
+                self.logger.record(f"train/extreme_count/{name}", value)
         for network, coefficients in getattr(self, "_gradient_coefficients", {}).items():
             for name, value in zip(names, coefficients.tolist(), strict=True):
                 self.logger.record(f"train/gradient_coef/{network}/{name}", value)

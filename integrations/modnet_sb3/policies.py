@@ -354,13 +354,31 @@ class PaCoPolicy(TaskConditionedPolicy):
     Network settings (:class:`~modnet.config.PaCoConfig`): ``num_parameter_sets`` (5),
     ``hidden_sizes``, ``identical_init``, ``task_weight_bias``. Each network has its own
     task weights ``w`` (as in Meta-World+; the official code shares one ``w`` between
-    the actor and the critics). Masking and resetting extreme tasks are trainer rules:
-    ``modnet.paco.mask_extreme_losses`` and ``PaCo.reset_task_weights``, which ``MTSAC``
-    does not call yet (``docs/architectures/paco.md``).
+    the actor and the critics). Masking and resetting extreme tasks are trainer rules,
+    ``MTSAC(mask_extreme_tasks=True, reset_extreme_tasks="interpolate")``, which resets
+    the tables :meth:`task_weight_tables` returns (``docs/architectures/paco.md``).
     """
 
     network_config = PaCoConfig
     default_network = "PaCo"
+
+    def task_weight_tables(self) -> list[torch.Tensor]:
+        """Every network's ``W`` of ``w_τ = W z_τ + b``: the actor's ``[K, T]``, the critics'
+        and the target critics' (``[n_critics, K, T]`` stacked, else one ``[K, T]`` each).
+
+        The parameters themselves, for :func:`modnet.paco.interpolate_task_weights_`, which
+        resets them all with one draw, as the official code resets its one ``w``. The
+        target critics are reset with the critics, so that the TD target of a reset task
+        does not read the ``w`` it left for the next ``1/τ`` updates.
+        """
+        return [
+            p
+            for net in (self.actor, self.critic, self.critic_target)
+            for name, p in net.named_parameters()
+            # "net.task_weights.weight", "q_networks.0.task_weights.weight", or stacked
+            # in a ModuleEnsemble: "q_ensemble.task_weights__weight".
+            if name.replace("__", ".").endswith("task_weights.weight")
+        ]
 
 
 class MOOREPolicy(TaskConditionedPolicy):

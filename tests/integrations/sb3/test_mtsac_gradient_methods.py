@@ -11,28 +11,15 @@ pytest.importorskip("stable_baselines3")
 
 import torch  # noqa: E402
 from stable_baselines3.common.logger import configure  # noqa: E402
+from tiny_mtsac import T, balanced_mtsac  # noqa: E402
 
 from modnet.errors import ConfigError  # noqa: E402
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer  # noqa: E402
 from modnet_sb3.testing import make_point_reach_vec_env  # noqa: E402
 
-T = 3
-SMALL = {"net_arch": [16, 16]}
-
 
 def _model(gradient_method=None, **kwargs) -> MTSAC:
-    kwargs.setdefault("replay_buffer_class", TaskBalancedReplayBuffer)
-    return MTSAC(
-        "MlpPolicy",
-        make_point_reach_vec_env(T, seed=0),
-        policy_kwargs=SMALL,
-        learning_starts=3 * T,
-        batch_size=4 * T,
-        seed=0,
-        device="cpu",
-        gradient_method=gradient_method,
-        **kwargs,
-    )
+    return balanced_mtsac(gradient_method=gradient_method, **kwargs)
 
 
 def _parameters(model: MTSAC) -> dict[str, torch.Tensor]:
