@@ -23,7 +23,8 @@ mt-sac-cagrad       as mt-sac; CAGrad, c = 0.9                none
 mt-sac-famo         as mt-sac; FAMO (critic)                  none
 care                CARE, 6 encoders [50, 50], trunk [400]*3  none
                     (10 encoders at T >= 50)
-paco                PaCo, K=5 sets of [400]*3                 none
+paco                PaCo, K=5 sets of [400]*3; extreme       none
+                    tasks masked and their w reset
 moore               MOORE, 4 orthogonal experts [400]*3,     none
                     a head per task (6 experts at T >= 50)
 film                FiLMMLP, encoder [50, 50] -> 50,         none
@@ -271,9 +272,18 @@ def _care(observation_space: spaces.Box, action_space: spaces.Box, num_tasks: in
 
 register_method("care", _care)
 # PaCo (Sun et al. 2022): the official MT10 config (TToTMooN/paco-mtrl): K = 5 parameter
-# sets, [400]*3, identical init of the sets, no loss reweighting (temp_reweight=False).
-# Its extreme-task masking and w reset are not wired into MTSAC (docs/architectures/paco.md).
-register_method("paco", MethodSpec("PaCoPolicy", {"num_parameter_sets": 5}, "none"))
+# sets, [400]*3, identical init of the sets, no loss reweighting (temp_reweight=False),
+# extreme tasks masked and their w reset by interpolation above a mean loss of 3e3
+# (mask_extreme_tasks, reset_task_while_extreme, reset_task_method, task_loss_threshold).
+PACO_RULES = {
+    "mask_extreme_tasks": True,
+    "reset_extreme_tasks": "interpolate",
+    "extreme_task_threshold": 3e3,
+}
+register_method(
+    "paco",
+    MethodSpec("PaCoPolicy", {"num_parameter_sets": 5}, "none", algorithm_kwargs=PACO_RULES),
+)
 
 
 # MOORE (Hendawy et al. 2024): the authors' Meta-World SAC runs (AhmedMagdyHendawy/MOORE,
