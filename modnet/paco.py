@@ -10,8 +10,10 @@ identity). Each layer's ``T`` weight matrices are composed once per forward
 ``[t, slots, i]`` tensor, and every task's layer runs in one batched product, so the cost
 of a layer is ``T·K·i·o`` for the composition plus one dense product for the batch.
 
-The paper's training rules for unstable tasks are here as functions the trainer calls
-(:func:`extreme_tasks`, :func:`mask_extreme_losses`, :meth:`PaCo.reset_task_weights`):
+The paper's training rules for unstable tasks are here as functions a trainer calls
+(:func:`extreme_tasks`, :func:`mask_extreme_losses`, :meth:`PaCo.reset_task_weights`,
+:func:`interpolate_task_weights_`; ``modnet_sb3.MTSAC(mask_extreme_tasks=True,
+reset_extreme_tasks="interpolate")`` calls them):
 a task whose mean loss in a batch exceeds a threshold (3e3 in the official config) has its
 losses masked for that step and its ``w`` reset to a random convex combination of the
 other tasks' ``w``.
