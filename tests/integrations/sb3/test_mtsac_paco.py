@@ -45,6 +45,7 @@ def _shared(model: MTSAC) -> dict[str, torch.Tensor]:
     }
 
 
+@pytest.mark.slow  # four models built and updated: 2-4 s
 def test_an_extreme_tasks_gradient_reaches_no_shared_parameter() -> None:
     rules = {"mask_extreme_tasks": True, "reset_extreme_tasks": "interpolate"}
     a = _one_update_with_task_1_rewarded(1e4, **rules)
