@@ -39,7 +39,7 @@ CONFIGS: dict[str, tuple[str | None, dict]] = {
     "plain": (None, {}),
     "pcgrad": ("pcgrad", {}),
     "pcgrad-batched": ("pcgrad", {"per_task": "batched"}),
-    "gradnorm": ("gradnorm", {"alpha": 1.5, "lr": 0.025}),
+    "gradnorm": ("gradnorm", {"alpha": 0.12, "lr": 0.025}),
     "cagrad": ("cagrad", {"c": 0.9}),
     "famo": ("famo", {"lr": 0.01, "weight_decay": 1e-3}),
 }
