@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.logger import Logger
 
 from examples.common.after_update import AfterUpdateCallback
 from examples.common.atomic import RunFolderError, atomic_write_text
 from examples.common.checkpoints import Checkpoint, CheckpointCallback
 from examples.common.run_clock import RunClock
 from examples.common.signals import StopRequest, StopRequested
+from modnet_metaworld.eval_worker import dump_apart
 
 __all__ = [
     "CheckpointAfterEvaluations",
@@ -207,7 +207,7 @@ class EvalRecorder(AfterUpdateCallback):
     checkpoint (``CheckpointAfterEvaluations``) and by ``write_pending``. The n-th
     evaluation of the run (from 0) is evaluation index n, rows already written and
     pending ones counted. Their logger values are dumped apart from the training's
-    (``_dump_apart``), at the snapshot's step.
+    (``dump_apart``), at the snapshot's step.
 
     On resume, the next evaluation is the first of the grid after the last row, so an
     evaluation a stop abandoned (``signals.StopRequested``) is made at once. While a
@@ -304,36 +304,12 @@ class EvalRecorder(AfterUpdateCallback):
         values = {"eval/success_rate": row.mean_success, "eval/mean_return": row.mean_return}
         values.update({f"eval/success/{name}": value for name, value in row.success.items()})
         if apart:  # written later than its step: keep the training's values for their dump
-            _dump_apart(model.logger, row.env_steps, values)
+            dump_apart(model.logger, row.env_steps, values)
             return
         for key, value in values.items():
             model.logger.record(key, value)
         model.logger.record("time/total_timesteps", row.env_steps, exclude="tensorboard")
         model.logger.dump(row.env_steps)
-
-
-def _dump_apart(logger: Logger, step: int, values: dict[str, float]) -> None:
-    """Dump ``values`` at ``step`` alone; what the logger held before stays for its next dump.
-
-    SB3's ``Logger.dump`` writes every value recorded since the last dump: an evaluation
-    row written at a later step than its own would otherwise carry the training values
-    of the later step under its step.
-    """
-    held = (
-        dict(logger.name_to_value),
-        dict(logger.name_to_count),
-        dict(logger.name_to_excluded),
-    )
-    logger.name_to_value.clear()
-    logger.name_to_count.clear()
-    logger.name_to_excluded.clear()
-    for key, value in values.items():
-        logger.record(key, value)
-    logger.record("time/total_timesteps", step, exclude="tensorboard")
-    logger.dump(step)
-    logger.name_to_value.update(held[0])
-    logger.name_to_count.update(held[1])
-    logger.name_to_excluded.update(held[2])
 
 
 class CheckpointAfterEvaluations(CheckpointCallback):

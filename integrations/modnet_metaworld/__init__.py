@@ -14,6 +14,7 @@ from .authors import (
 )
 from .callbacks import MetaWorldEvalCallback
 from .envs import column_task_names, make_env
+from .eval_worker import EvaluationWorker, EvaluationWorkerError, FinishedEvaluation
 from .evaluation import PROTOCOLS, EvaluationResult, evaluate
 from .experts import ScriptedExpert
 from .protocol import describe_protocol, protocol_record
@@ -38,6 +39,9 @@ __all__ = [
     "PROTOCOLS",
     "EpisodeWrapper",
     "EvaluationResult",
+    "EvaluationWorker",
+    "EvaluationWorkerError",
+    "FinishedEvaluation",
     "GoalWrapper",
     "MetaWorldAgent",
     "MetaWorldEvalCallback",

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 import cloudpickle
 import numpy as np
 import torch
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -52,7 +53,7 @@ from modnet.errors import ConfigError, ModnetError, mismatch
 from .evaluation import PROTOCOLS, EvaluationResult, check_env_built_for, check_episodes, evaluate
 from .suites import Benchmark, Mode, check_benchmark, check_mode, check_seed, resolve_horizons
 
-__all__ = ["EvaluationWorker", "EvaluationWorkerError", "FinishedEvaluation"]
+__all__ = ["EvaluationWorker", "EvaluationWorkerError", "FinishedEvaluation", "dump_apart"]
 
 IDLE_CHECK_S = 0.5  # how often an idle worker looks whether the training process is alive
 POLL_S = 0.2  # how often a waiting training process looks whether the worker is alive
@@ -326,6 +327,31 @@ class EvaluationWorker:
             f"{self._pending[0].evaluation_index} of the run; {self._describe_pending()}). "
             "Nothing was written for it; a resumed run evaluates it again."
         )
+
+
+def dump_apart(logger: Logger, step: int, values: Mapping[str, float]) -> None:
+    """Dump ``values`` at ``step`` alone; what ``logger`` held before stays for its next dump.
+
+    SB3's ``Logger.dump`` writes every value recorded since the last dump: a result that
+    arrives at a later step than its own would otherwise carry the training values of
+    the later step under its step. Also records ``time/total_timesteps`` (not to
+    TensorBoard), as SB3's dumps do.
+    """
+    held = (
+        dict(logger.name_to_value),
+        dict(logger.name_to_count),
+        dict(logger.name_to_excluded),
+    )
+    logger.name_to_value.clear()
+    logger.name_to_count.clear()
+    logger.name_to_excluded.clear()
+    for key, value in values.items():
+        logger.record(key, value)
+    logger.record("time/total_timesteps", step, exclude="tensorboard")
+    logger.dump(step)
+    logger.name_to_value.update(held[0])
+    logger.name_to_count.update(held[1])
+    logger.name_to_excluded.update(held[2])
 
 
 def _stop(process: Any, tasks: Any, *, abandon: bool = False) -> None:

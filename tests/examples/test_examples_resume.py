@@ -13,14 +13,15 @@ horizons are the real ones divided by 25 (the smoke preset's 150 -> 6; the paper
 preset's authors' horizons 150/200 -> 6/8, so the columns meet at an episode boundary
 only every 24 VecEnv steps, as 150/200 meet every 600).
 
-To extend: add a setting to ``SETTINGS`` (env workers, a compiled update and a gradient
-method are there) with
-the extra command-line flags; every kill point of ``KILLS`` then runs on it if it is
-listed in ``CASES``.
+To extend: add a setting to ``SETTINGS`` (env workers, a compiled update, a gradient
+method and the evaluation worker are there) with the extra command-line flags; every
+kill point of ``KILLS`` then runs on it if it is listed in ``CASES``. A setting that
+must give the numbers of another (``SAME_AS``) is compared with that one's reference.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -66,21 +67,33 @@ SETTINGS: dict[str, list[str]] = {
         "--env-workers",
         "2",
     ],
+    # The smoke setting evaluated in a worker process while training goes on (#13): the
+    # rows, the transitions and the model must be the synchronous run's (SAME_AS), also
+    # when a kill or a signal comes while an evaluation is pending in the worker.
+    "eval-worker": [
+        *["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
+        "--eval-worker",
+    ],
 }
 """Settings that change what a checkpoint must hold; each gets a reference run."""
+SAME_AS = {"eval-worker": "smoke"}
+"""Settings compared with another's reference run (they must give the same numbers)."""
 
 KILLS = (
     "after-checkpoint",  # SIGKILL right after the second checkpoint's latest.json
     "during-checkpoint-write",  # SIGKILL half-way through the second checkpoint's buffer
     "during-evaluation",  # SIGKILL in the second evaluation's episodes (step 160)
     "between-checkpoints",  # SIGKILL at step 170: mid-episode, after row 160, no write
+    "pending-evaluation",  # --eval-worker: SIGKILL right after step 160's snapshot is handed over
 )
 # "after-checkpoint" resumes where the run stopped, as the "sigterm" case below does
-# (compared bit for bit too): left out of the smoke cases to stay within CI's budget.
+# (compared bit for bit too): left out of the smoke cases to stay within CI's budget;
+# "pending-evaluation" needs the evaluation worker.
 CASES = (
-    [("smoke", kill) for kill in KILLS if kill != "after-checkpoint"]
+    [("smoke", kill) for kill in KILLS if kill not in ("after-checkpoint", "pending-evaluation")]
     + [("paper", "during-checkpoint-write")]
     + [("workers", "between-checkpoints")]
+    + [("eval-worker", "pending-evaluation")]
     + [("compiled", "between-checkpoints"), ("pcgrad", "between-checkpoints")]
 )
 
@@ -89,8 +102,10 @@ SIGNALS = (
     "sigterm-no-time",  # the same with no time to wait: a mid-episode checkpoint at 70
     "sigterm-during-evaluation",  # SIGTERM in the evaluation of step 160: abandoned
     "sigint-twice",  # SIGINT, then SIGINT again while the checkpoint is being written
+    "sigterm-pending-evaluation",  # --eval-worker: SIGTERM right after step 160's snapshot
 )
-"""Signal cases, on the smoke setting."""
+"""Signal cases, on the smoke setting (``SIGNAL_SETTING``: another one)."""
+SIGNAL_SETTING = {"sigterm-pending-evaluation": "eval-worker"}
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -132,7 +147,7 @@ def _register() -> None:
     )
 
 
-def _kill_hook(kill: str) -> None:
+def _kill_hook(kill: str, pids: Path) -> None:
     """Arrange for this (child) process to SIGKILL itself at the point ``kill`` names."""
     import signal
 
@@ -141,6 +156,9 @@ def _kill_hook(kill: str) -> None:
 
     def die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
+
+    # The default start method (forkserver) here: its worker must notice the kill too.
+    _recorded_eval_worker(train, pids, start_method=None)
 
     if kill == "after-checkpoint":
         save = checkpoints.save_checkpoint
@@ -179,6 +197,37 @@ def _kill_hook(kill: str) -> None:
         _in_evaluation(train, 2, lambda calls: calls == 3, die)
     elif kill == "between-checkpoints":
         _on_step_from(train, lambda steps: steps >= 170, die)
+    elif kill == "pending-evaluation":
+        _after_submit(train, 2, die)
+
+
+def _recorded_eval_worker(train, pids: Path, *, start_method: str | None) -> None:
+    """``--eval-worker``'s process started with ``start_method`` (``"fork"``: it inherits
+    this process's imports, where forkserver's imports everything again, seconds per
+    run); its pid appended to ``pids``."""
+    from modnet_metaworld.eval_worker import EvaluationWorker
+
+    class Recorded(EvaluationWorker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "start_method": start_method})
+            with open(pids, "a") as handle:
+                handle.write(f"{self.pid}\n")
+
+    train.EvaluationWorker = Recorded
+
+
+def _after_submit(train, evaluation: int, act) -> None:
+    """``act()`` right after the ``evaluation``-th snapshot (from 1) is handed to the worker."""
+    submit = train.EvalRecorder.submit
+    count = []
+
+    def submitted_then_act(self, model):
+        submit(self, model)
+        count.append(1)
+        if len(count) == evaluation:
+            act()
+
+    train.EvalRecorder.submit = submitted_then_act
 
 
 def _on_step_from(train, reached, act) -> None:
@@ -217,7 +266,7 @@ def _in_evaluation(train, evaluation: int, at_call, act) -> None:
     train.evaluate = evaluated
 
 
-def _signal_hook(case: str) -> None:
+def _signal_hook(case: str, pids: Path) -> None:
     """Arrange for this (child) process to signal itself as ``case`` says."""
     import functools
     import signal
@@ -228,12 +277,16 @@ def _signal_hook(case: str) -> None:
     def send(signum: int = signal.SIGTERM) -> None:
         os.kill(os.getpid(), signum)
 
+    _recorded_eval_worker(train, pids, start_method="fork")
+
     if case in ("sigterm", "sigterm-no-time"):
         if case == "sigterm-no-time":
             train.StopRequest = functools.partial(StopRequest, deadline_s=0.0)
         _on_step_from(train, lambda steps: steps == 70, send)
     elif case == "sigterm-during-evaluation":
         _in_evaluation(train, 2, lambda calls: True, send)  # at every call
+    elif case == "sigterm-pending-evaluation":
+        _after_submit(train, 2, send)
     elif case == "sigint-twice":
         # The driver sends both SIGINTs; the second must come while this one writes.
         save = train.CheckpointAfterEvaluations.save
@@ -272,6 +325,30 @@ def _fork(function, log: Path, *, then=None) -> int:
     return status
 
 
+def _workers_gone(pids: Path, timeout: float = 30.0) -> bool | None:
+    """Whether every evaluation worker listed in ``pids`` has ended (None: none started).
+
+    A zombie counts as ended: its parent, killed, can no longer reap it.
+    """
+    import time
+
+    if not pids.exists():
+        return None
+    deadline = time.monotonic() + timeout
+    for pid in map(int, pids.read_text().split()):
+        while True:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            if state == "Z":
+                break
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+    return True
+
+
 def _status(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"signal {os.WTERMSIG(status)}"
@@ -299,7 +376,8 @@ def drive(out: Path, cases: list[str]) -> dict:
     signal_cases = [case.split(":")[1] for case in cases if case.startswith("signals:")]
     cases = [case for case in cases if not case.startswith("signals:")]
     settings = sorted(
-        {case.split(":")[0] for case in cases} | ({"smoke"} if signal_cases else set())
+        {SAME_AS.get(case.split(":")[0], case.split(":")[0]) for case in cases}
+        | ({"smoke"} if signal_cases else set())
     )
     for setting in settings:
         run = out / setting / "reference"
@@ -311,35 +389,53 @@ def drive(out: Path, cases: list[str]) -> dict:
         run = out / setting / kill
         argv = [*COMMON, *SETTINGS[setting], "--run-dir", str(run)]  # the setting wins
         log = out / f"{setting}-{kill}.log"
+        pids = out / f"{setting}-{kill}.pids"
 
-        def killed(argv=argv, kill=kill):
-            _kill_hook(kill)
+        def killed(argv=argv, kill=kill, pids=pids):
+            _kill_hook(kill, pids)
             return train.main(argv)
 
         first = _status(_fork(killed, log))
+        gone = _workers_gone(pids)
         stale = sorted(p.name for p in (run / "checkpoints").glob(".*.tmp"))
-        second = _status(_fork(lambda run=run: train.main(["--resume", str(run)]), log))
-        report[case] = {"run": str(run), "first": first, "second": second, "stale": stale}
+        second = _status(_fork(functools.partial(_resume, train, run, pids), log))
+        report[case] = {
+            "run": str(run),
+            "first": first,
+            "second": second,
+            "stale": stale,
+            "workers_gone": gone,
+        }
     for case in signal_cases:
         run = out / "signals" / case
-        argv = [*COMMON, *SETTINGS["smoke"], "--run-dir", str(run)]
+        argv = [*COMMON, *SETTINGS[SIGNAL_SETTING.get(case, "smoke")], "--run-dir", str(run)]
         log = out / f"signals-{case}.log"
+        pids = out / f"signals-{case}.pids"
 
-        def signalled(argv=argv, case=case):
-            _signal_hook(case)
+        def signalled(argv=argv, case=case, pids=pids):
+            _signal_hook(case, pids)
             return train.main(argv)
 
         then = _interrupt_twice(run, log) if case == "sigint-twice" else None
         first = _status(_fork(signalled, log, then=then))
+        gone = _workers_gone(pids, timeout=0.0)  # closed before the process exited
         pointer = json.loads((run / "checkpoints" / "latest.json").read_text())
-        second = _status(_fork(lambda run=run: train.main(["--resume", str(run)]), log))
+        second = _status(_fork(functools.partial(_resume, train, run, pids), log))
         report[f"signals:{case}"] = {
             "run": str(run),
             "first": first,
             "second": second,
             "checkpoint": pointer,
+            "workers_gone": gone,
         }
     return report
+
+
+def _resume(train, run: Path, pids: Path) -> int:
+    """``--resume`` in this (child) process; an evaluation worker is forked, not started by
+    forkserver (the killed session of "pending-evaluation" covers forkserver)."""
+    _recorded_eval_worker(train, pids, start_method="fork")
+    return train.main(["--resume", str(run)])
 
 
 def _interrupt_twice(run: Path, log: Path):
@@ -435,8 +531,9 @@ def _assert_same_buffer(run: Path, reference: Path) -> None:
 @pytest.mark.parametrize(("setting", "kill"), CASES)
 def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(driven, setting, kill) -> None:
     case = driven[f"{setting}:{kill}"]
-    reference = Path(driven[f"{setting}:reference"]["run"])
-    assert driven[f"{setting}:reference"]["first"] == "exit 0"
+    same_as = SAME_AS.get(setting, setting)
+    reference = Path(driven[f"{same_as}:reference"]["run"])
+    assert driven[f"{same_as}:reference"]["first"] == "exit 0"
     assert case["first"] == "signal 9" and case["second"] == "exit 0", case
     run = Path(case["run"])
     log = (Path(driven["_out"]) / f"{setting}-{kill}.log").read_text()
@@ -444,6 +541,8 @@ def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(driven, setting, 
     if kill == "during-checkpoint-write":
         assert case["stale"], "the kill left no temporary file: it did not hit the write"
         assert "removed 1 temporary file(s)" in log
+    if setting == "eval-worker":  # the worker noticed that the training process was gone
+        assert case["workers_gone"] is True, case
     assert not list((run / "checkpoints").glob(".*.tmp"))
     assert _numbers(run) == _numbers(reference)
     _assert_same_model(run, reference)
@@ -516,6 +615,22 @@ def test_sigterm_during_an_evaluation_abandons_it_and_the_resume_makes_it(driven
     case = _sigterm_case(driven, "sigterm-during-evaluation", steps=160, exact=False)
     reference = Path(driven["smoke:reference"]["run"])
     assert _numbers(Path(case["run"]))[:2] == _numbers(reference)[:2]
+
+
+def test_sigterm_with_an_evaluation_pending_in_the_worker_writes_its_row_first(driven) -> None:
+    # SIGTERM right after step 160's snapshot went to the worker: the checkpoint waits
+    # for its row, then for the episode boundary at 168 (exact), and the worker is closed
+    # before the process exits; the resumed run is the synchronous run, bit for bit.
+    case = _sigterm_case(driven, "sigterm-pending-evaluation", steps=168, exact=True)
+    assert case["workers_gone"] is True, case
+    log = _log(driven, "sigterm-pending-evaluation")
+    assert "waiting for 1 evaluation(s) in the evaluation worker before the checkpoint" in log
+    assert "Traceback" not in log
+    reference = Path(driven["smoke:reference"]["run"])
+    run = Path(case["run"])
+    assert _numbers(run) == _numbers(reference)
+    _assert_same_model(run, reference)
+    _assert_same_buffer(run, reference)
 
 
 def test_a_second_sigint_exits_at_once_without_a_checkpoint(driven) -> None:
