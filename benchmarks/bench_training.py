@@ -8,7 +8,11 @@ and the other ``examples.train`` options) and times, from the outside, by wrappi
 - ``predict``: ``MTSAC.predict`` outside evaluation (choosing the training actions);
 - ``replay_add`` / ``replay_sample``: ``TaskBalancedReplayBuffer.add`` / ``.sample``;
 - ``update``: ``MTSAC.train`` less the replay sampling inside it;
-- ``evaluation``: ``examples.train.evaluate`` (its env steps and predicts included);
+- ``evaluation``: ``examples.train.evaluate`` (its env steps and predicts included); with
+  ``--eval-worker``, what the training process spends on evaluation: handing snapshots
+  to the worker and reading results (``EvaluationWorker.submit`` / ``.finished``,
+  waits for the worker included); the worker's own time per evaluation is reported
+  beside it;
 - ``rest``: everything else in the window (SB3's loop, callbacks, logging).
 
 Times are exclusive (a timer running inside another is subtracted from the outer one;
@@ -29,6 +33,7 @@ in proportion to the batch (stated in the output).
     python benchmarks/bench_training.py                       # MT10, paper preset, soft-shallow
     python benchmarks/bench_training.py --steps 4000 --method mtsac --env-workers 2
     python benchmarks/bench_training.py --json report.json    # the report as JSON too
+    python benchmarks/bench_training.py --steps 1800 --eval-worker   # evaluation overlapped
 
 Every ``examples.train`` option is accepted. The benchmark's own defaults differ from
 ``train``'s: ``--preset paper``, ``--warmup-steps 1000`` (the paper's 40,000 add nothing
@@ -110,6 +115,7 @@ import torch  # noqa: E402
 
 import examples.train as train_module  # noqa: E402
 from examples.settings import resolve_schedule  # noqa: E402
+from modnet_metaworld.eval_worker import EvaluationWorker  # noqa: E402
 from modnet_sb3 import MTSAC, TaskBalancedReplayBuffer  # noqa: E402
 
 CATEGORIES = ("env", "predict", "replay_add", "replay_sample", "update", "evaluation", "rest")
@@ -200,6 +206,8 @@ class Probe:
         self.window_end: tuple[float, dict[str, float], int, int] | None = None
         self.evaluations: list[float] = []  # seconds of each evaluation
         self.evaluations_cpu: list[float] = []
+        self.worker_evaluations: list[float] = []  # --eval-worker: the worker's seconds of each
+        self.submitted: list[int] = []  # --eval-worker: env steps of each snapshot handed over
         self.num_envs = 0
         self.model: MTSAC | None = None
 
@@ -232,6 +240,19 @@ class Probe:
             with timers.time("update"):
                 train(model, gradient_steps, batch_size)
 
+        submit, finished = EvaluationWorker.submit, EvaluationWorker.finished
+
+        def submit_timed(worker: EvaluationWorker, *args: Any, **kwargs: Any) -> None:
+            with timers.time("evaluation"):
+                submit(worker, *args, **kwargs)
+            self.submitted.append(kwargs["env_steps"])
+
+        def finished_timed(worker: EvaluationWorker, *args: Any, **kwargs: Any) -> Any:
+            with timers.time("evaluation"):
+                done = finished(worker, *args, **kwargs)
+            self.worker_evaluations.extend(result.seconds for result in done)
+            return done
+
         def learn_timed(model: MTSAC, *args: Any, **kwargs: Any) -> Any:
             self.model = model
             result = learn(model, *args, **kwargs)
@@ -247,6 +268,8 @@ class Probe:
                 stack.enter_context(patched(train_module, "make_logger", csv_logger))
                 stack.enter_context(patched(train_module, "run_summary", lambda *a, **k: ""))
             stack.enter_context(patched(MTSAC, "train", train_timed))
+            stack.enter_context(patched(EvaluationWorker, "submit", submit_timed))
+            stack.enter_context(patched(EvaluationWorker, "finished", finished_timed))
             stack.enter_context(patched(MTSAC, "learn", learn_timed))
             stack.enter_context(
                 patched(MTSAC, "predict", _method_timed(timers, "predict", MTSAC.predict))
@@ -319,6 +342,14 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
     eval_steps = tasks * schedule.eval_episodes * horizon  # every column plays to the end
     per_update = (seconds["update"] + seconds["replay_sample"]) / max(updates, 1)
     per_eval = sum(probe.evaluations) / len(probe.evaluations) if probe.evaluations else None
+    eval_worker = bool(getattr(settings, "eval_worker", False))
+    # With the worker, what an evaluation costs the training process: its time handing
+    # over snapshots and reading (or waiting for) results in the window, per snapshot
+    # handed over in the window (the final evaluation, after the window, waits for a
+    # whole evaluation: a run pays that once).
+    in_window = [s for s in probe.submitted if steps0 < s <= steps1]
+    if eval_worker:
+        per_eval = seconds["evaluation"] / len(in_window) if in_window else None
     # Collection: everything in the window but the updates (with their sampling) and evaluation.
     collection = wall - seconds["update"] - seconds["replay_sample"] - seconds["evaluation"]
     per_env_step = collection / max(env_steps, 1)
@@ -327,6 +358,8 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
     cpu_per_eval = (
         sum(probe.evaluations_cpu) / len(probe.evaluations_cpu) if probe.evaluations_cpu else None
     )
+    if eval_worker:
+        cpu_per_eval = cpu["evaluation"] / len(in_window) if in_window else None
     loop_rate = env_steps / wall
     # What the update alone allows: one update per VecEnv step, i.e. per `tasks` env steps.
     update_bound_rate = tasks / per_update if updates else None
@@ -343,6 +376,7 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
             "device": str(probe.model.device) if probe.model is not None else settings.device,
             "env_workers": getattr(settings, "env_workers", 1),
             "compile": getattr(settings, "compile", False),
+            "eval_worker": eval_worker,
             "warmup_steps": schedule.warmup_steps,
             "stubbed": list(STUBBED),
             "eval_freq": schedule.eval_freq,
@@ -364,7 +398,13 @@ def report_of(probe: Probe, settings: Any, schedule: Any, load_before: list[floa
             "update_s": per_update,
             "evaluation_s": per_eval,
             "evaluation_env_steps": eval_steps,
-            "evaluations_timed": len(probe.evaluations),
+            "evaluations_timed": len(probe.evaluations) if not eval_worker else len(in_window),
+            "evaluations_in_window": len(in_window) if eval_worker else None,
+            "worker_evaluation_s": (
+                sum(probe.worker_evaluations) / len(probe.worker_evaluations)
+                if probe.worker_evaluations
+                else None
+            ),
         },
     }
     report["projection"] = project(
@@ -451,12 +491,17 @@ def format_report(report: dict) -> str:
     for name, share in report["shares"].items():
         lines.append(f"  {name:<14} {share:7.1%}  {report['seconds'][name]:9.2f} s")
     c = report["costs"]
-    eval_line = (
-        f"{c['evaluation_s']:.2f} s per evaluation of {c['evaluation_env_steps']:,} env steps "
-        f"({c['evaluations_timed']} timed)"
-        if c["evaluation_s"] is not None
-        else "no evaluation ran"
-    )
+    if c["evaluation_s"] is not None:
+        eval_line = (
+            f"{c['evaluation_s']:.2f} s per evaluation of {c['evaluation_env_steps']:,} env "
+            f"steps ({c['evaluations_timed']} timed)"
+        )
+    else:
+        eval_line = "no evaluation in the window" if s["eval_worker"] else "no evaluation ran"
+    if s["eval_worker"]:
+        worker_s = c["worker_evaluation_s"]
+        each = f"{worker_s:.2f} s each there" if worker_s is not None else "none finished"
+        eval_line = f"evaluation in the worker process: {eval_line} in this process, {each}"
     lines.append(
         f"costs: collection {1e3 * c['collection_s_per_env_step']:.3f} ms per env step, "
         f"update {1e3 * c['update_s']:.1f} ms, {eval_line}"
@@ -466,6 +511,11 @@ def format_report(report: dict) -> str:
         f"CPU time of this process in the window: {report['cpu_seconds']['window']:.1f} s; shares "
         + ", ".join(f"{name} {share:.1%}" for name, share in cs.items())
     )
+    if s["eval_worker"]:
+        lines.append(
+            "with --eval-worker the projections count what evaluation costs this process (the "
+            "worker's own time overlaps the training, on a core of its own)"
+        )
     for title, key in (
         ("projected paper runs from wall time (as measured, this load; hours):", "projection"),
         (
