@@ -73,6 +73,7 @@ def paper_preset(benchmark: Benchmark, t: int) -> dict[str, int | float]:
         "gradient_steps": 1,
         "width_scale": 1.0,
         "initial_temperature": 1.0,
+        "learning_rate": 3e-4,
     }
 
 
@@ -94,6 +95,7 @@ def smoke_preset(benchmark: Benchmark, t: int) -> dict[str, int | float]:
         "gradient_steps": 1,
         "width_scale": 1.0,
         "initial_temperature": 1.0,
+        "learning_rate": 3e-4,
     }
 
 
@@ -124,6 +126,7 @@ def demo_preset(benchmark: Benchmark, t: int) -> dict[str, int | float]:
         # alpha starts at 0.1, not 1: with about 10,000 updates, Adam at 3e-4 moves log alpha
         # by at most ~3, so from 1 the policy would stay close to random for most of the demo.
         "initial_temperature": 0.1,
+        "learning_rate": 3e-4,
     }
 
 
@@ -239,6 +242,14 @@ class TrainSettings(FrozenConfig):
         allow_inf_nan=False,
         description="Every task's SAC temperature alpha at the start, learned from there "
         "(default: the preset's; paper 1, the authors' log alpha = 0; demo 0.1).",
+    )
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Adam step size of actor, critics and temperatures "
+        "(default: the preset's; paper 3e-4, the authors').",
     )
     save_replay_buffer: bool = Field(
         True, description="Put the replay buffer in checkpoints, so a resume loses nothing."
@@ -371,7 +382,6 @@ def resolve_schedule(settings: TrainSettings) -> Schedule:
         episode_length={name: horizons[name] for name in names},
         env_mode=preset.fixed_mode if settings.mode == "fixed" else settings.mode,
         update_order=preset.update_order,
-        learning_rate=3e-4,
         tau=0.005,
         gamma=0.99,
         max_grad_norm=1.0,

@@ -53,10 +53,17 @@ IDENTITY_KEYS = (
     "gradient_steps",
     "train_freq",
     "initial_temperature",
+    "learning_rate",
     "reward_function_version",
     "algorithm_kwargs",
 )
-SCHEDULE_KEYS = ("batch_size", "gradient_steps", "train_freq", "initial_temperature")
+SCHEDULE_KEYS = (
+    "batch_size",
+    "gradient_steps",
+    "train_freq",
+    "initial_temperature",
+    "learning_rate",
+)
 """The schedule's keys that are part of a run's identity (older records lack them)."""
 
 
@@ -300,6 +307,8 @@ def model_identity(model_zip: Path, aliases: dict[str, type]) -> dict[str, Any]:
     for key in ("batch_size", "gradient_steps"):
         if isinstance(data.get(key), int):
             identity[key] = data[key]
+    if isinstance(data.get("learning_rate"), float):  # a constant step size (not a schedule)
+        identity["learning_rate"] = data["learning_rate"]
     temperature = _initial_temperature(data.get("ent_coef"))
     if temperature is not None:
         identity["initial_temperature"] = temperature

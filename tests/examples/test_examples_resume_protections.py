@@ -331,6 +331,7 @@ SCHEDULED = {
         "gradient_steps": 1,
         "train_freq": 1,
         "initial_temperature": 1.0,
+        "learning_rate": 3e-4,
     },
     "reward_function_version": "v2",
     "method": {**RECORD["method"], "algorithm_kwargs": {"gradient_method": "pcgrad"}},
@@ -350,6 +351,7 @@ def _scheduled_identity(record: dict) -> dict:
         (("schedule", "gradient_steps"), 2, "gradient_steps = 2"),
         (("schedule", "train_freq"), 4, "train_freq = 4"),
         (("schedule", "initial_temperature"), 0.1, "initial_temperature = 0.1"),
+        (("schedule", "learning_rate"), 1e-3, "learning_rate = 0.001"),
         (("reward_function_version",), "v1", "reward_function_version = 'v1'"),
         (
             ("method", "algorithm_kwargs"),
@@ -385,7 +387,13 @@ def test_a_checkpoint_of_another_schedule_or_algorithm_is_refused(tmp_path, path
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("batch_size", 128), ("gradient_steps", 3), ("initial_temperature", 0.5)]
+    ("key", "value"),
+    [
+        ("batch_size", 128),
+        ("gradient_steps", 3),
+        ("initial_temperature", 0.5),
+        ("learning_rate", 1e-3),
+    ],
 )
 def test_the_zip_schedule_is_checked_against_settings_json(tmp_path, key, value) -> None:
     run = _run_folder(tmp_path / "run")  # toy model: batch 256, 1 gradient step, ent_coef auto

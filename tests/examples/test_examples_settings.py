@@ -68,6 +68,8 @@ def test_the_default_is_the_demo_preset_and_the_user_s_tasks_win() -> None:
     assert schedule.total_steps == 36_000 and schedule.eval_freq == 9_000
     assert schedule.initial_temperature == 0.1
     assert resolve_schedule(TrainSettings(preset="paper")).initial_temperature == 1.0
+    assert resolve_schedule(TrainSettings(preset="paper")).learning_rate == 3e-4
+    assert resolve_schedule(TrainSettings(learning_rate=1e-3)).learning_rate == 1e-3
     assert set(schedule.episode_length) == set(demo.tasks)
     assert TrainSettings(tasks=("push-v3",)).tasks == ("push-v3",)
     assert TrainSettings(preset="smoke").tasks is None  # smoke and paper: every task
