@@ -134,6 +134,8 @@ class SoftRoutedMLP(nn.Module):
         self._variant.build(self)
         # Layers by state_dict name, for ModuleLayout (modules, not tensors: see there).
         self._layers_by_name = {name: m for name, m in self.named_modules() if name}
+        # Parameter name -> shape, for ensemble_forward's check; built at its first call.
+        self._param_shapes: dict[str, torch.Size] | None = None
 
     # ------------------------------------------------------------------ presets
     #: The paper's two configurations (Yang et al. 2020, Section 5.1).
@@ -237,36 +239,62 @@ class SoftRoutedMLP(nn.Module):
         weigh = _weigher(self.routing, x, None)
         return self._variant.forward(StackedLayout(params, batch), x, task, weigh).out
 
+    def _own_shapes(self) -> dict[str, torch.Size]:
+        """This network's parameter shapes by name, cached.
+
+        ``dict(self.named_parameters())`` walks every submodule: ~65 us of the ~90 us the
+        check cost per ``ensemble_forward`` call without the cache, ~20 us with it
+        (Shallow at a quarter width, 22 tensors, CPU; three or four calls per SAC
+        update). Names are fixed at construction and no
+        ``nn.Module`` method changes a parameter's shape (``load_state_dict`` refuses
+        another shape, ``to``/``to_empty`` keep it); the cache is still dropped by
+        ``_apply`` and ``_load_from_state_dict``, the two ways parameters are replaced.
+        """
+        shapes = getattr(self, "_param_shapes", None)  # None also for a pre-cache pickle
+        if shapes is None:
+            shapes = {name: p.shape for name, p in self.named_parameters()}
+            self._param_shapes = shapes
+        return shapes
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Self:
+        self._param_shapes = None
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._param_shapes = None
+        super()._load_from_state_dict(*args, **kwargs)
+
     def _check_params(self, where: str, params: Mapping[str, Tensor]) -> None:
         if not isinstance(params, Mapping) or not params:
             got = type(params).__name__ if not isinstance(params, Mapping) else "an empty mapping"
             raise ConfigError(
                 mismatch(where, "params", "be a non-empty mapping of stacked parameters", got)
             )
-        own = dict(self.named_parameters())
-        missing = [n for n in own if n not in params]
-        unknown = [n for n in params if n not in own]
-        if missing or unknown:
+        own = self._own_shapes()
+        if params.keys() != own.keys():
+            missing = [n for n in own if n not in params]
+            unknown = [n for n in params if n not in own]
             got = f"missing {missing}" if missing else f"unknown {unknown}"
             raise ConfigError(
                 mismatch(where, "params", "hold exactly this network's parameters", got)
             )
-        sizes = {p.shape[0] if p.dim() else None for p in params.values()}
+        given = {name: p.shape for name, p in params.items()}  # one tensor call each
+        sizes = {shape[0] if shape else None for shape in given.values()}
         if len(sizes) != 1 or None in sizes:
             raise ShapeError(
                 mismatch(
                     where, "params", "share one leading ensemble size k", sorted(map(str, sizes))
                 )
             )
-        for name, p in own.items():
-            if params[name].shape[1:] != p.shape:
-                shape = ", ".join(map(str, p.shape))
+        for name, shape in own.items():
+            if given[name][1:] != shape:
+                expected = ", ".join(map(str, shape))
                 raise ShapeError(
                     mismatch(
                         where,
                         f"params[{name!r}]",
-                        f"have shape (k, {shape})",
-                        tuple(params[name].shape),
+                        f"have shape (k, {expected})",
+                        tuple(given[name]),
                     )
                 )
 

@@ -122,6 +122,48 @@ def _clip_(parameters: Any, max_norm: float | None) -> None:
         nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
+# Fused Adam by default (issue #13). torch 2.13's Adam/AdamW docstring: "fused (bool,
+# optional): whether the fused implementation is used. Currently, torch.float64,
+# torch.float32, torch.float16, and torch.bfloat16 are supported"; the kernel exists for
+# cpu, cuda, mps, xpu, hpu and mtia (torch.utils._foreach_utils.
+# _get_fused_kernels_supported_devices), while torch's default on the CPU is the
+# for-loop over parameters (foreach on CUDA). One kernel per network instead of a dozen
+# small ops per parameter: at the demo preset's size (Shallow at a quarter width, 2 tasks,
+# batch 128) an MTSAC update took 0.89x the time with the lead's fused actor/critic
+# optimisers (/tmp/scr/ab_adam.py); benchmarks/ab_optimizer.py measures it at the demo's
+# and the paper's sizes (docs/benchmarks/sb3.md, "Fused Adam"). Only the CPU is tested
+# here; CUDA is supported by torch (not run: no GPU on the development machine).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+
+
+def _signature_default(cls: Any, name: str) -> Any:
+    try:
+        parameter = inspect.signature(cls).parameters.get(name)
+    except (TypeError, ValueError):  # no signature to read
+        return None
+    return None if parameter is None else parameter.default
+
+
+def _soft_update_(sources: list[torch.Tensor], targets: list[torch.Tensor], tau: float) -> None:
+    """``target <- (1 − τ) target + τ source`` for every pair, in two foreach calls.
+
+    The same operations, in the same order, as SB3's ``polyak_update`` (a multiply, then
+    an add with ``alpha=τ``), so the numbers are identical; SB3 issues them once per
+    parameter (~480 us at the demo's critic size against ~190 us here, CPU, 22 stacked
+    tensors; docs/benchmarks/sb3.md, "Fused Adam").
+    """
+    if len(sources) != len(targets):
+        raise ConfigError(
+            mismatch("_soft_update_", "targets", f"hold {len(sources)} tensors", len(targets))
+        )
+    if not targets:
+        return
+    with torch.no_grad():
+        torch._foreach_mul_(targets, 1.0 - tau)
+        torch._foreach_add_(targets, sources, alpha=tau)
+
+
 def _one_of(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
     """``value`` if it is one of ``choices``, else a ``ConfigError`` naming MTSAC's ``name``."""
     if value not in choices:
@@ -546,7 +588,15 @@ class MTSAC(SAC):
                 )
             )
         self._check_declared_num_tasks(given)
-        super()._setup_model()
+        # SB3 builds the policy (and its optimisers) from self.policy_kwargs; the fused
+        # default is handed to it without changing the stored policy_kwargs, so a saved
+        # model's policy_kwargs stay the user's (SB3's load compares them).
+        given_kwargs = self.policy_kwargs
+        self.policy_kwargs = self._policy_kwargs_with_fused_adam()
+        try:
+            super()._setup_model()
+        finally:
+            self.policy_kwargs = given_kwargs
         self._setup_gradient_methods()
         if self.reset_extreme_tasks is not None and not callable(
             getattr(self.policy, "task_weight_tables", None)
@@ -567,7 +617,34 @@ class MTSAC(SAC):
             self.log_ent_coef = torch.full(
                 (self.num_tasks,), init, device=self.device
             ).requires_grad_(True)
-            self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+            self.ent_coef_optimizer = self._temperature_optimizer()
+
+    def _fused_adam_default(self) -> bool:
+        """Whether the optimisers get ``fused=True``: the user gave no ``optimizer_kwargs``
+        (a dict, even empty, is used as given) and the device has the kernel."""
+        return (
+            self.policy_kwargs.get("optimizer_kwargs") is None
+            and self.device.type in FUSED_ADAM_DEVICES
+        )
+
+    def _policy_kwargs_with_fused_adam(self) -> dict[str, Any]:
+        """``policy_kwargs`` with ``optimizer_kwargs={"fused": True}`` where that is safe:
+        :meth:`_fused_adam_default` and the optimiser class (given, else the policy's
+        default) is ``torch.optim.Adam`` or ``AdamW`` itself (a subclass may not take it)."""
+        kwargs = dict(self.policy_kwargs)
+        optimizer_class = kwargs.get(
+            "optimizer_class", _signature_default(self.policy_class, "optimizer_class")
+        )
+        if self._fused_adam_default() and optimizer_class in _FUSED_OPTIMIZERS:
+            kwargs["optimizer_kwargs"] = {"fused": True}
+        return kwargs
+
+    def _temperature_optimizer(self) -> torch.optim.Adam:
+        """SB3's temperature optimiser (Adam at the initial learning rate), fused under the
+        same condition as the policy's (a step of the ``[T]`` vector: ~180 us fused
+        against ~280 us, CPU; docs/benchmarks/sb3.md, "Fused Adam")."""
+        fused = {"fused": True} if self._fused_adam_default() else {}
+        return torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1), **fused)
 
     def _setup_gradient_methods(self) -> None:
         """One gradient method per network it combines, as ``_gradient_method_<network>``."""
@@ -652,7 +729,7 @@ class MTSAC(SAC):
             self.log_ent_coef = torch.full(
                 (self.num_tasks,), math.log(init), device=self.device
             ).requires_grad_(True)
-            self.ent_coef_optimizer = torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+            self.ent_coef_optimizer = self._temperature_optimizer()
             self.ent_coef = ent_coef
             return
         self.ent_coef = float(ent_coef)
@@ -974,7 +1051,9 @@ class MTSAC(SAC):
             sums[0] += actor_loss
             sums[1] += critic_loss
             if gradient_step % self.target_update_interval == 0:
-                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                _soft_update_(
+                    list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau
+                )
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
             self._diagnostic_obs = data.observations
             self._diagnostic_actions = data.actions
