@@ -26,7 +26,9 @@ Differences from SB3's ``SAC`` (the authors' multi-task SAC; REFERENCE.md, "Mult
   resets its PaCo task weights ``w`` from the other tasks'.
 
 Everything else (soft target update τ, time-limit handling, train frequency, logging,
-callbacks, save/load) is SB3's.
+callbacks, save/load) is SB3's. Two speed choices keep SB3's numbers or algorithm: the
+soft target update is SB3's arithmetic in two foreach calls, and Adam is fused unless the
+user chose ``optimizer_kwargs`` (see the class docstring).
 """
 
 from __future__ import annotations
@@ -128,11 +130,11 @@ def _clip_(parameters: Any, max_norm: float | None) -> None:
 # cpu, cuda, mps, xpu, hpu and mtia (torch.utils._foreach_utils.
 # _get_fused_kernels_supported_devices), while torch's default on the CPU is the
 # for-loop over parameters (foreach on CUDA). One kernel per network instead of a dozen
-# small ops per parameter: at the demo preset's size (Shallow at a quarter width, 2 tasks,
-# batch 128) an MTSAC update took 0.89x the time with the lead's fused actor/critic
-# optimisers (/tmp/scr/ab_adam.py); benchmarks/ab_optimizer.py measures it at the demo's
-# and the paper's sizes (docs/benchmarks/sb3.md, "Fused Adam"). Only the CPU is tested
-# here; CUDA is supported by torch (not run: no GPU on the development machine).
+# small ops per parameter: an MTSAC update takes 0.89-0.93x the for-loop's time at the
+# demo preset's size (Shallow at a quarter width, 2 tasks, batch 128) and ~0.97x at the
+# paper's (MT10, batch 1280), CPU, 1 thread (benchmarks/ab_optimizer.py;
+# docs/benchmarks/sb3.md, "Fused Adam"). Only the CPU is tested here; CUDA has the
+# kernel too (not run: no GPU on the development machine).
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 
@@ -150,8 +152,8 @@ def _soft_update_(sources: list[torch.Tensor], targets: list[torch.Tensor], tau:
 
     The same operations, in the same order, as SB3's ``polyak_update`` (a multiply, then
     an add with ``alpha=τ``), so the numbers are identical; SB3 issues them once per
-    parameter (~480 us at the demo's critic size against ~190 us here, CPU, 22 stacked
-    tensors; docs/benchmarks/sb3.md, "Fused Adam").
+    parameter (0.45-0.5x SB3's time at the demo's critic size, 22 stacked tensors, CPU;
+    docs/benchmarks/sb3.md, "Fused Adam").
     """
     if len(sources) != len(targets):
         raise ConfigError(
@@ -320,6 +322,16 @@ class MTSAC(SAC):
 
     ``ent_coef="auto"`` (or ``"auto_<init>"``) learns the temperature vector; a float
     fixes every task's temperature. ``use_sde`` is not supported.
+
+    Optimisers: when ``policy_kwargs`` holds no ``optimizer_kwargs`` (or ``None``) and the
+    device is a CPU or CUDA one, the actor's and critics' optimisers are built with
+    ``fused=True`` if their class is ``torch.optim.Adam`` or ``AdamW`` (SB3's default), and
+    so is the temperature's Adam: the same algorithm, faster at these sizes
+    (docs/benchmarks/sb3.md, "Fused Adam"). Any ``optimizer_kwargs`` the user gives are
+    used as given, for all three (``{}`` is torch's default, the for-loop on the CPU).
+    The stored and saved ``policy_kwargs`` stay the user's; a loaded model's optimisers
+    take the kind they were saved with (torch's ``load_state_dict`` restores the group
+    settings), so an older checkpoint trains on exactly as before.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -641,8 +653,8 @@ class MTSAC(SAC):
 
     def _temperature_optimizer(self) -> torch.optim.Adam:
         """SB3's temperature optimiser (Adam at the initial learning rate), fused under the
-        same condition as the policy's (a step of the ``[T]`` vector: ~180 us fused
-        against ~280 us, CPU; docs/benchmarks/sb3.md, "Fused Adam")."""
+        same condition as the policy's (a step of the ``[T]`` vector: 0.65-0.77x the
+        for-loop's time, CPU; docs/benchmarks/sb3.md, "Fused Adam")."""
         fused = {"fused": True} if self._fused_adam_default() else {}
         return torch.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1), **fused)
 
