@@ -98,7 +98,10 @@ class EvaluationWorker:
         make_eval_env: builds the evaluation VecEnv in the worker (once); picklable
             with cloudpickle, e.g. ``functools.partial(make_env, benchmark, mode,
             seed=..., episode_length=...)``. It must build what the synchronous
-            evaluation evaluates on (``check_env_built_for`` is run on it).
+            evaluation evaluates on (``check_env_built_for`` is run on it), in the
+            worker itself: the worker is a daemon process, which may not start
+            processes of its own (no ``make_env(workers=N)`` there; N workers give the
+            same numbers as one anyway).
         benchmark, mode: as in ``evaluate``.
         episodes_per_task, seed, protocol, episode_length: passed to every
             ``evaluate`` call, as the synchronous evaluation passes them.
