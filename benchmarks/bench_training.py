@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -267,6 +268,9 @@ class Probe:
             if STUBBED:  # no TensorBoard, no statistics for the summary
                 stack.enter_context(patched(train_module, "make_logger", csv_logger))
                 stack.enter_context(patched(train_module, "run_summary", lambda *a, **k: ""))
+                # --eval-worker: the worker imports examples.train too, with the same stand-ins.
+                stubbed_env = functools.partial(stubbed_worker_eval_env, list(STUBBED))
+                stack.enter_context(patched(train_module, "worker_eval_env", stubbed_env))
             stack.enter_context(patched(MTSAC, "train", train_timed))
             stack.enter_context(patched(EvaluationWorker, "submit", submit_timed))
             stack.enter_context(patched(EvaluationWorker, "finished", finished_timed))
@@ -286,6 +290,15 @@ class Probe:
     def _mark(self, model: MTSAC) -> tuple[float, dict[str, float], int, int]:
         snapshot = {**self.timers.snapshot(), "cpu:window": time.process_time()}
         return time.perf_counter(), snapshot, model.num_timesteps, model._n_updates
+
+
+def stubbed_worker_eval_env(stubbed: list[str], *args: Any) -> Any:
+    """``examples.train.worker_eval_env`` in the evaluation worker, after the stand-ins of
+    ``stubbed`` are installed there (pickled by value when this file runs as a script)."""
+    stub_missing(stubbed, always=True)
+    import examples.train
+
+    return examples.train.worker_eval_env(*args)
 
 
 def csv_logger(run: Any, **_: Any) -> Any:
