@@ -5,6 +5,7 @@ Used by the per-run table and plots and by ``python -m examples.aggregate``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -30,6 +31,8 @@ class RunResult(NamedTuple):
     env_steps: np.ndarray  # [E]
     success: np.ndarray  # [E, T]
     returns: np.ndarray  # [E, T]
+    schedule: str = ""
+    """The run's resolved schedule and reward version as canonical JSON ("" if unrecorded)."""
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -68,6 +71,11 @@ def load_run(root: Path) -> RunResult:
         env_steps=steps,
         success=success,
         returns=returns,
+        schedule=json.dumps(
+            [record.get("schedule"), record.get("reward_function_version")], sort_keys=True
+        )
+        if "schedule" in record
+        else "",
     )
 
 
@@ -83,7 +91,10 @@ def with_sibling_seeds(run: RunResult) -> list[RunResult]:
     """``run`` and the other seeds of its setting in the same parent folder (seed order).
 
     A sibling is a folder next to ``run.root`` holding a readable run of the same
-    benchmark, mode, method and tasks; unfinished or unreadable folders are skipped.
+    benchmark, mode, method, tasks and schedule (where both recorded one), evaluated at
+    the same env steps as ``run``: a run still going, one of another length or budget
+    (e.g. other widths or learning rate), and unreadable folders are skipped, so the
+    curves and the table never cut this run short or mix settings.
     """
     found = {run.seed: run}
     for folder in sorted(run.root.parent.iterdir()):
@@ -93,6 +104,12 @@ def with_sibling_seeds(run: RunResult) -> list[RunResult]:
             other = load_run(folder)
         except (OSError, ValueError, KeyError, RunFolderError):
             continue  # another folder's damage must not stop this run's reports
-        if other.group == run.group and other.task_names == run.task_names:
+        same = (
+            other.group == run.group
+            and other.task_names == run.task_names
+            and (not other.schedule or not run.schedule or other.schedule == run.schedule)
+            and np.array_equal(other.env_steps, run.env_steps)
+        )
+        if same:
             found.setdefault(other.seed, other)
     return [found[seed] for seed in sorted(found)]

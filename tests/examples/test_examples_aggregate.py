@@ -96,3 +96,23 @@ def test_a_run_on_every_task_gets_the_paper_number_beside_it(tmp_path) -> None:
         line for line in success_table([run], reps=50).splitlines() if "soft-shallow" in line
     )
     assert row.strip("|").split("|")[-1].strip() == "87.0"  # Table 1, MT10-Fixed, Shallow
+
+
+def test_a_sibling_still_running_or_of_another_schedule_is_not_another_seed(tmp_path) -> None:
+    from examples.common.results import with_sibling_seeds
+
+    def scheduled(name, seed, curve, learning_rate):
+        root = fake_run(tmp_path / name, method="soft-shallow", seed=seed, curve=curve)
+        record = json.loads((root / "settings.json").read_text())
+        record["schedule"] = {"total_steps": 200, "learning_rate": learning_rate}
+        (root / "settings.json").write_text(json.dumps(record))
+        return root
+
+    done = [(100, (0.0, 0.0)), (200, (1.0, 1.0))]
+    run = scheduled("run", 0, done, 1e-3)
+    scheduled("same", 1, done, 1e-3)
+    scheduled("running", 2, done[:1], 1e-3)  # one evaluation so far: would cut the curve
+    scheduled("other-lr", 3, done, 3e-4)
+    seeds = with_sibling_seeds(load_run(run))
+    assert [r.seed for r in seeds] == [0, 1]
+    assert all(r.env_steps.tolist() == [100, 200] for r in seeds)
