@@ -55,6 +55,7 @@ def forked(**kwargs) -> EvaluationWorker:
     )
 
 
+@pytest.mark.slow
 def test_each_snapshot_gets_the_numbers_of_evaluate_in_order_and_signals_do_not_stop_it() -> None:
     env = build()
     model = tiny_sac(env)
@@ -162,6 +163,7 @@ def _learn(eval_worker: bool):
     return model, callback, evals
 
 
+@pytest.mark.slow
 def test_the_callback_with_a_worker_logs_what_it_logs_without_and_trains_the_same(
     monkeypatch,
 ) -> None:
