@@ -64,8 +64,9 @@ def test_the_default_is_the_demo_preset_and_the_user_s_tasks_win() -> None:
     assert demo.preset == "demo"
     assert demo.tasks == ("reach-v3", "drawer-close-v3")
     schedule = resolve_schedule(demo)
-    assert schedule.width_scale == 0.25 and schedule.batch_size == 64 * 2
-    assert schedule.total_steps == 36_000 and schedule.eval_freq == 9_000
+    assert schedule.width_scale == 0.125 and schedule.batch_size == 64 * 2
+    assert schedule.total_steps == 40_000 and schedule.eval_freq == 10_000
+    assert schedule.learning_rate == 1e-3
     assert schedule.initial_temperature == 0.1
     assert resolve_schedule(TrainSettings(preset="paper")).initial_temperature == 1.0
     assert resolve_schedule(TrainSettings(preset="paper")).learning_rate == 3e-4
