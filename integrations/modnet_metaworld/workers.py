@@ -13,6 +13,7 @@ infos), so a run gives the same transitions with any number of workers
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -33,7 +34,15 @@ def split_columns(num_envs: int, workers: int) -> list[list[int]]:
 
 
 def _serve(remote: Connection, parent: Connection, factories: CloudpickleWrapper) -> None:
-    """A worker: build its columns, then answer commands until ``close``."""
+    """A worker: build its columns, then answer commands until ``close``.
+
+    The training process decides what a signal does (a checkpoint first, which asks the
+    workers for their env state), so a worker ignores SIGINT and SIGTERM: a terminal's
+    Ctrl+C and SLURM signal every process of the job. It still ends when the training
+    process closes it or is gone (``recv`` raises ``EOFError``).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent.close()
     env = DummyVecEnv(factories.var)
     while True:

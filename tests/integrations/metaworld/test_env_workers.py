@@ -96,3 +96,26 @@ def test_auto_env_workers_fill_the_cores_the_threads_leave(
     settings = TrainSettings(benchmark=suite, preset="paper", env_workers="auto", threads=threads)
     assert env_workers(settings) == expected
     assert env_workers(TrainSettings(env_workers=3)) == 3
+
+
+def test_a_signal_to_the_workers_leaves_them_to_the_training_process() -> None:
+    """Ctrl+C signals the whole process group: the workers must live on for the checkpoint."""
+    import os
+    import signal
+
+    env = make_env("MT10", "fixed", tasks=THREE[:2], workers=2,
+                   vec_env_kwargs={"start_method": "fork"})  # fmt: skip
+    try:
+        env.reset()
+        for process in env.processes:
+            os.kill(process.pid, signal.SIGINT)
+            os.kill(process.pid, signal.SIGTERM)
+        obs, *_ = env.step(np.zeros((2, 4), dtype=np.float32))
+        assert obs.shape[0] == 2
+        assert len(env.env_method("save_state")) == 2  # what a checkpoint asks for
+        assert all(process.is_alive() for process in env.processes)
+    finally:
+        env.close()
+    for process in env.processes:
+        process.join(timeout=10)
+        assert not process.is_alive()
