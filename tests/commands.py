@@ -6,11 +6,12 @@ Import it in any test file with ``from commands import run_in_repo`` (pytest put
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["REPO", "run_in_repo"]
+__all__ = ["REPO", "load_script", "run_in_repo"]
 
 #: The repository root, where the commands run (``examples`` imports from there).
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +34,11 @@ def run_in_repo(
         timeout=timeout,
         check=False,
     )
+
+
+def load_script(relative: str, name: str):
+    """The module of a script that is not a package member (e.g. ``benchmarks/x.py``)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -6,7 +6,6 @@ with 2 env workers and a tiny budget) serves every test here.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -14,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from commands import load_script
 
 pytest.importorskip("metaworld")
 pytest.importorskip("modnet_metaworld")
@@ -25,12 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_training", REPO / "benchmarks" / "bench_training.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_training.py", "bench_training")
 
 
 @pytest.fixture(scope="module")

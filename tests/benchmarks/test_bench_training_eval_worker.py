@@ -4,26 +4,18 @@ numbers stood in for, so the arithmetic is checked exactly)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from commands import load_script
 
 pytest.importorskip("metaworld")
 pytest.importorskip("modnet_sb3")
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_training_eval_worker", REPO / "benchmarks" / "bench_training.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_training.py", "bench_training_eval_worker")
 
 
 def _probe(bench, *, evaluation_s: float, submitted: list[int]):

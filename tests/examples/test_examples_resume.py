@@ -514,6 +514,14 @@ def _assert_same_model(run: Path, reference: Path) -> None:
                 assert torch.equal(a[key][field], b[key][field]), (which, key, field)
 
 
+def _assert_same_run(run: Path, reference: Path, *, buffer: bool = True) -> None:
+    """eval.csv's numbers, every weight and optimiser state (and the replay buffer)."""
+    assert _numbers(run) == _numbers(reference)
+    _assert_same_model(run, reference)
+    if buffer:
+        _assert_same_buffer(run, reference)
+
+
 def _assert_same_buffer(run: Path, reference: Path) -> None:
     import pickle
 
@@ -544,9 +552,7 @@ def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(driven, setting, 
     if setting == "eval-worker":  # the worker noticed that the training process was gone
         assert case["workers_gone"] is True, case
     assert not list((run / "checkpoints").glob(".*.tmp"))
-    assert _numbers(run) == _numbers(reference)
-    _assert_same_model(run, reference)
-    _assert_same_buffer(run, reference)
+    _assert_same_run(run, reference)
 
 
 def _checkpoint_steps(run: Path) -> list[int]:
@@ -588,10 +594,7 @@ def test_sigterm_checkpoints_at_the_next_boundary_and_the_resume_is_exact(driven
     assert f"Continue with: python -m examples.train --resume {case['run']}" in log
     assert "continues exactly as an uninterrupted one would" in log
     assert "Traceback" not in log
-    reference = Path(driven["smoke:reference"]["run"])
-    run = Path(case["run"])
-    assert _numbers(run) == _numbers(reference)
-    _assert_same_model(run, reference)
+    _assert_same_run(Path(case["run"]), Path(driven["smoke:reference"]["run"]), buffer=False)
 
 
 def test_sigterm_without_time_to_wait_checkpoints_mid_episode_and_says_so(driven) -> None:
@@ -626,11 +629,7 @@ def test_sigterm_with_an_evaluation_pending_in_the_worker_writes_its_row_first(d
     log = _log(driven, "sigterm-pending-evaluation")
     assert "waiting for 1 evaluation(s) in the evaluation worker before the checkpoint" in log
     assert "Traceback" not in log
-    reference = Path(driven["smoke:reference"]["run"])
-    run = Path(case["run"])
-    assert _numbers(run) == _numbers(reference)
-    _assert_same_model(run, reference)
-    _assert_same_buffer(run, reference)
+    _assert_same_run(Path(case["run"]), Path(driven["smoke:reference"]["run"]))
 
 
 def test_a_second_sigint_exits_at_once_without_a_checkpoint(driven) -> None:
