@@ -64,7 +64,8 @@ def test_the_default_is_the_demo_preset_and_the_user_s_tasks_win() -> None:
     assert demo.preset == "demo"
     assert demo.tasks == ("reach-v3", "drawer-close-v3")
     schedule = resolve_schedule(demo)
-    assert schedule.width_scale == 0.125 and schedule.batch_size == 64 * 2
+    assert schedule.width_scale == 0.125 and schedule.batch_size == 128 * 2
+    assert schedule.train_freq == 2
     assert schedule.total_steps == 40_000 and schedule.eval_freq == 10_000
     assert schedule.learning_rate == 1e-3
     assert schedule.initial_temperature == 0.1
