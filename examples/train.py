@@ -401,6 +401,18 @@ def check_schedule(schedule: Schedule, num_tasks: int) -> None:
                     value,
                 )
             )
+    if schedule.replay_size // num_tasks < schedule.batch_per_task:
+        # TaskBalancedReplayBuffer splits the capacity per task and samples batch_per_task
+        # transitions of each task: a smaller share could never fill one batch.
+        raise ConfigError(
+            mismatch(
+                "TrainSettings",
+                "replay_size",
+                f"hold batch_per_task = {schedule.batch_per_task} transitions of each of "
+                f"the {num_tasks} tasks (at least {schedule.batch_per_task * num_tasks})",
+                schedule.replay_size,
+            )
+        )
     if schedule.warmup_steps >= schedule.total_steps:
         raise ConfigError(
             mismatch(

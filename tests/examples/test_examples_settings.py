@@ -163,6 +163,11 @@ def no_env(monkeypatch):
         ),
         (["--eval-freq", "2", "--tasks", "reach-v3", "push-v3", "door-open-v3"], r"--eval-freq"),
         (["--threads", "0"], r"error: --threads must be greater than or equal to 1, got 0"),
+        (
+            ["--replay-size", "5"],
+            r"error: --replay-size must hold --batch-per-task = 32 transitions of each of the "
+            r"10 tasks \(at least 320\), got 5",
+        ),
     ],
 )
 def test_bad_settings_fail_before_any_env_is_built(no_env, tmp_path, capsys, argv, pattern) -> None:
