@@ -63,6 +63,8 @@ def run_summary(
     lines.append(mean)
     if routing is None:
         lines.append(f"routing: {result.method} has none (no routing plots)")
+    elif len(result.task_names) < 2:
+        lines.append("routing: one task, nothing to compare it with (see the plots)")
     else:
         lines.append(
             f"routing: tasks differ by {routing:.3f} (mean pairwise total-variation "

@@ -141,6 +141,8 @@ def test_the_summary_states_success_time_and_where_things_are(tmp_path) -> None:
     )
     assert "wall time: 5.0 s\n" in plain and "mt-sac has none" in plain
     assert "routing_heatmaps" not in plain and "after 15M" not in plain
+    single = _summary(tmp_path, [1.0], routing=0.0)  # one task: no distance to print
+    assert "one task, nothing to compare it with" in single and "differ by" not in single
     assert format_duration(3 * 3600 + 5 * 60) == "3 h 05 min"
 
 
