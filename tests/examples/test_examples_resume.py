@@ -60,6 +60,15 @@ SETTINGS: dict[str, list[str]] = {
         *["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
         *["--method", f"{METHOD}-pcgrad"],
     ],
+    # Gradient methods with learnt state (#14): GradNorm's and FAMO's task weights and
+    # their optimisers are part of what a checkpoint holds.
+    **{
+        name: [
+            *["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
+            *["--method", f"{METHOD}-{name}"],
+        ]
+        for name in ("gradnorm", "famo")
+    },
     # The smoke setting with each task stepped in its own worker process (#13): the
     # envs' states travel through the workers at the checkpoint and back at the resume.
     "workers": [
@@ -95,6 +104,7 @@ CASES = (
     + [("workers", "between-checkpoints")]
     + [("eval-worker", "pending-evaluation")]
     + [("compiled", "between-checkpoints"), ("pcgrad", "between-checkpoints")]
+    + [("gradnorm", "between-checkpoints"), ("famo", "between-checkpoints")]
 )
 
 SIGNALS = (
@@ -131,12 +141,13 @@ def _register() -> None:
             algorithm_kwargs={"compile_kwargs": {"backend": "aot_eager"}},
         ),
     )
-    register_method(
-        f"{METHOD}-pcgrad",
-        MethodSpec(
-            "MlpPolicy", {"net_arch": [16]}, "none", algorithm_kwargs={"gradient_method": "pcgrad"}
-        ),
-    )
+    for name in ("pcgrad", "gradnorm", "famo"):
+        register_method(
+            f"{METHOD}-{name}",
+            MethodSpec(
+                "MlpPolicy", {"net_arch": [16]}, "none", algorithm_kwargs={"gradient_method": name}
+            ),
+        )
     PRESETS["test-smoke"] = PRESETS["smoke"]._replace(
         horizons=lambda benchmark: dict.fromkeys(task_names(benchmark), 6)
     )
