@@ -61,13 +61,14 @@ SETTINGS: dict[str, list[str]] = {
         *["--method", f"{METHOD}-pcgrad"],
     ],
     # Gradient methods with learnt state (#14): GradNorm's and FAMO's task weights and
-    # their optimisers are part of what a checkpoint holds.
+    # their optimisers are part of what a checkpoint holds; PaCo with its extreme-task
+    # rules at a threshold the tiny run crosses: the counts and the resets' draws.
     **{
         name: [
             *["--preset", "test-smoke", "--mode", "conditioned", "--tasks", *TASKS],
             *["--method", f"{METHOD}-{name}"],
         ]
-        for name in ("gradnorm", "famo")
+        for name in ("gradnorm", "famo", "paco")
     },
     # The smoke setting with each task stepped in its own worker process (#13): the
     # envs' states travel through the workers at the checkpoint and back at the resume.
@@ -105,6 +106,7 @@ CASES = (
     + [("eval-worker", "pending-evaluation")]
     + [("compiled", "between-checkpoints"), ("pcgrad", "between-checkpoints")]
     + [("gradnorm", "between-checkpoints"), ("famo", "between-checkpoints")]
+    + [("paco", "between-checkpoints")]
 )
 
 SIGNALS = (
@@ -148,6 +150,19 @@ def _register() -> None:
                 "MlpPolicy", {"net_arch": [16]}, "none", algorithm_kwargs={"gradient_method": name}
             ),
         )
+    register_method(
+        f"{METHOD}-paco",
+        MethodSpec(
+            "PaCoPolicy",
+            {"num_parameter_sets": 2, "hidden_sizes": [16]},
+            "none",
+            algorithm_kwargs={
+                "mask_extreme_tasks": True,
+                "reset_extreme_tasks": "interpolate",
+                "extreme_task_threshold": 10.0,
+            },
+        ),
+    )
     PRESETS["test-smoke"] = PRESETS["smoke"]._replace(
         horizons=lambda benchmark: dict.fromkeys(task_names(benchmark), 6)
     )
